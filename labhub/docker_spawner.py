@@ -1,0 +1,188 @@
+"""LabDockerSpawner: one throwaway container per user, notebooks kept on the host."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from dockerspawner import DockerSpawner
+from jupyterhub.utils import random_port
+from traitlets import Bool, Unicode, default
+
+from .lab_settings import LabSettingsMixin, LabSpawnError
+from .mounts import LABEL_USER, redacted
+from .specs import harden_host_config
+
+#: Label on every lab container, so the admin can list them with ``docker ps --filter``.
+LABEL_LAB = "org.labhub.lab"
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``extra``; nested dicts merge, everything else is replaced."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def mount_failure_message(error: str) -> str | None:
+    """One sentence for a user whose lab could not mount a volume, or None for other errors."""
+    lowered = error.lower()
+    if "error while mounting volume" in lowered or "failed to mount local volume" in lowered:
+        reason = error.split("failed to mount local volume:")[-1].strip().rstrip(".")
+        return (
+            "Your lab could not mount one of its network shares (" + reason[:200] + "); "
+            "nothing was started. Try again later or tell the lab admin."
+        )
+    return None
+
+
+class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
+    """A DockerSpawner that gives each user a throwaway container with their notebooks kept on the host.
+
+    Personal and shared folders are created on the host with the lab owner
+    before the container starts; every mount, Windows shares included, is built
+    by :mod:`labhub.mounts`; host networking picks a free loopback port.
+    """
+
+    remove = Bool(
+        True,
+        config=True,
+        help="""Remove the container when the server stops (throwaway labs). Nothing in
+        the container's own filesystem survives; notebooks live in the mounted folders.""",
+    )
+
+    name_template = Unicode(
+        config=True,
+        help="""Container name; ``{username}`` is the safe folder name of the user and
+        ``{servername}`` the named server's safe name. Default ``{prefix}-{username}``
+        (plus ``--{servername}`` for named servers).""",
+    )
+
+    @default("name_template")
+    def _default_name_template(self) -> str:
+        return "{prefix}-{username}" + ("--{servername}" if self.name else "")
+
+    @default("prefix")
+    def _default_prefix(self) -> str:
+        return "labhub"
+
+    def template_namespace(self) -> dict[str, str]:
+        # One naming rule for folders, volumes and containers: the safe folder name.
+        namespace = super().template_namespace()
+        namespace["username"] = namespace["safe_username"] = self.lab_folder_name
+        namespace["servername"] = self.escape(getattr(self, "name", "") or "").lower()
+        return namespace
+
+    @property
+    def uses_host_network(self) -> bool:
+        return self.network_name == "host"
+
+    # Every mount goes through lab_mount_specs; DockerSpawner's own binds are not used.
+    @property
+    def volume_binds(self) -> dict:
+        return {}
+
+    @property
+    def volume_mount_points(self) -> list:
+        return []
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        env.update(self.lab_run_as()["environment"])
+        return env
+
+    async def create_object(self) -> dict[str, Any]:
+        """Create the user's container from the lab's mounts, identity and limits."""
+        lab_mounts = await self.lab_mount_specs()
+        identity = self.lab_run_as()
+        create_kwargs: dict[str, Any] = dict(
+            image=self.image,
+            environment=self.get_env(),
+            name=self.container_name,
+            command=await self.get_command(),
+            user=identity["user"],
+            working_dir=self.home_dir,
+            labels={LABEL_LAB: "true", LABEL_USER: self.lab_folder_name},
+        )
+        if not self.uses_host_network:
+            create_kwargs["ports"] = {f"{self.port}/tcp": None}
+        extra_create = await self._resolved(self.extra_create_kwargs)
+        extra_host = await self._resolved(self.extra_host_config)
+        create_kwargs = deep_merge(create_kwargs, extra_create)
+
+        host_config: dict[str, Any] = dict(
+            auto_remove=False,
+            links=self.links,
+            mounts=lab_mounts + list(self.mount_binds),
+            network_mode=self.network_name,
+            init=False,
+        )
+        if self.mem_limit is not None:
+            host_config["mem_limit"] = self.mem_limit
+        if self.cpu_limit is not None:
+            period = extra_host.get("cpu_period", 100_000)
+            host_config["cpu_period"] = period
+            host_config["cpu_quota"] = int(self.cpu_limit * period)
+        if not self.use_internal_ip and not self.uses_host_network:
+            host_config["port_bindings"] = {self.port: (self.host_ip,)}
+        host_config = harden_host_config(deep_merge(host_config, extra_host))
+        self.log.debug(
+            "Creating %s with mounts %s", self.container_name, redacted(host_config["mounts"])
+        )
+        create_kwargs["host_config"] = self.client.create_host_config(**host_config)
+        return await self.docker("create_container", **create_kwargs)
+
+    async def _resolved(self, value: Any) -> dict[str, Any]:
+        value = self._eval_if_callable(value)
+        if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+            value = await value
+        return self._render_templates(value or {})
+
+    async def start(self) -> tuple[str, int]:
+        if self.uses_host_network:
+            # A host-network container shares the host's ports: pick a free one, listen on loopback only.
+            self.port = random_port()
+            self.ip = "127.0.0.1"
+        await self.prepare_lab_folders()
+        try:
+            return await super().start()
+        except APIError as err:
+            message = mount_failure_message(str(err.explanation or err))
+            await self._discard_failed_start()
+            if message:
+                self.log.error("Spawn of %s failed: %s", self.user.name, message)
+                raise LabSpawnError(message) from None
+            raise
+
+    async def _discard_failed_start(self) -> None:
+        """Remove whatever a failed start left behind: the container and the user's share volumes."""
+        if self.object_id:
+            with contextlib.suppress(NotFound):
+                await self.docker("remove_container", self.object_id, force=True, v=True)
+            self.object_id = ""
+        await self.remove_share_volumes()
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        if self.uses_host_network:
+            return self.ip, self.port
+        return await super().get_ip_and_port()
+
+    async def stop(self, now: bool = False) -> None:
+        await super().stop(now=now)
+        await self.remove_share_volumes()
+
+    async def remove_share_volumes(self) -> None:
+        """Drop this user's Windows-share volumes, so no password stays in Docker's volume store."""
+        for name in self.cifs_volume_names():
+            try:
+                await self.docker("remove_volume", name, force=True)
+            except NotFound:
+                pass
+            except APIError as err:
+                self.log.warning("Could not remove share volume %s: %s", name, err.explanation)

@@ -1,0 +1,284 @@
+"""The lab's settings and the steps every lab spawner takes, shared by Docker and Swarm.
+
+``LabSettingsMixin`` holds the traits an admin sets (folders, uid/gid, shares,
+demo notebooks) and turns them into mounts through :mod:`labhub.mounts`. The
+Docker and Swarm spawners inherit it, so both build mounts on one code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from traitlets import Bool, Dict, Enum, Int, List, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
+
+from . import folders, mounts
+from .names import user_folder_name
+from .paths import share_dir
+from .specs import UID_STRATEGIES, run_as
+
+
+class LabSpawnError(RuntimeError):
+    """A spawn failed for a reason the user and the admin should read; the message is one sentence."""
+
+
+class LabSettingsMixin(LoggingConfigurable):
+    """Lab semantics shared by LabDockerSpawner and LabSwarmSpawner."""
+
+    lab_root = Unicode(
+        "/srv/labhub",
+        config=True,
+        help="""Host folder that holds the lab's notebooks: ``shared_notebooks`` and
+        ``personal_notebooks/<user>`` live below it unless set separately. On Swarm,
+        storage every node sees (an NFS mount at the same path on every node).""",
+    )
+    personal_notebooks_dir = Unicode(
+        config=True,
+        help="""Host folder holding one folder per user (default ``{lab_root}/personal_notebooks``).
+        Each user's folder is created before their first container starts, owned by
+        ``lab_uid:lab_gid`` with mode 0700.""",
+    )
+    shared_notebooks_dir = Unicode(
+        config=True,
+        help="""Host folder the whole team shares (default ``{lab_root}/shared_notebooks``);
+        owned by ``lab_uid:lab_gid``, mode 2775 so files keep the lab group.""",
+    )
+
+    @default("personal_notebooks_dir")
+    def _default_personal(self) -> str:
+        return os.path.join(self.lab_root, "personal_notebooks")
+
+    @default("shared_notebooks_dir")
+    def _default_shared(self) -> str:
+        return os.path.join(self.lab_root, "shared_notebooks")
+
+    @validate("lab_root", "personal_notebooks_dir", "shared_notebooks_dir")
+    def _absolute(self, proposal: Any) -> str:
+        value = proposal.value
+        if not os.path.isabs(value):
+            raise ValueError(f"{proposal.trait.name} must be an absolute host path, not {value!r}.")
+        return os.path.normpath(value)
+
+    personal_mount_path = Unicode(
+        "/home/jovyan/work",
+        config=True,
+        help="Where the user's personal folder appears inside the container (read-write).",
+    )
+    shared_mount_path = Unicode(
+        "/home/jovyan/shared",
+        config=True,
+        help="Where the team's shared folder appears inside the container (read-write).",
+    )
+    home_dir = Unicode(
+        "/home/jovyan",
+        config=True,
+        help="HOME inside the container; the single-user server starts there.",
+    )
+    nb_user = Unicode(
+        "jovyan",
+        config=True,
+        help="The user name inside the container (USER, and NB_USER for docker-stacks images).",
+    )
+    lab_uid = Int(
+        2100,
+        config=True,
+        help="""uid that owns every notebook on the host and runs (or is switched to in) the
+        container. Never 0: a lab user must not be root on the host's files.""",
+    )
+    lab_gid = Int(
+        2100,
+        config=True,
+        help="gid of the lab group: owner group of all notebooks, shared folder group-writable for it.",
+    )
+
+    @validate("lab_uid", "lab_gid")
+    def _not_root(self, proposal: Any) -> int:
+        if proposal.value <= 0:
+            raise ValueError(
+                f"{proposal.trait.name} must be a positive id, not {proposal.value}: "
+                "lab files must not belong to root."
+            )
+        return proposal.value
+
+    uid_strategy = Enum(
+        list(UID_STRATEGIES),
+        default_value="direct",
+        config=True,
+        help="""How files end up owned by ``lab_uid:lab_gid``. ``direct`` (default) runs the
+        container as ``lab_uid:lab_gid`` with HOME set to ``home_dir``; it works with any
+        image whose HOME is writable by that uid, including labhub's offline image.
+        ``docker-stacks`` starts the container as root with ``NB_UID``, ``NB_GID``,
+        ``NB_USER`` and ``CHOWN_HOME`` set; jupyter/docker-stacks images then drop to that
+        uid themselves before the server starts.""",
+    )
+    lab_read_only_volumes = Dict(
+        config=True,
+        help="""Extra read-only mounts, ``{host path or volume name: container path}``; for
+        example one big conda tree everybody uses and nobody may change. ``{username}``
+        is filled in on both sides.""",
+    )
+    lab_volumes = Dict(
+        config=True,
+        help="""Extra read-write mounts, ``{host path or volume name: container path}``,
+        ``{username}`` filled in. A host path must exist; a volume is created on first use.""",
+    )
+    volume_driver_options = Dict(
+        config=True,
+        help="""Driver options for named volumes in ``lab_volumes``/``lab_read_only_volumes``,
+        ``{volume name: {option: value}}``, e.g. ``{"team-data": {"type": "nfs", "o":
+        "addr=10.0.0.5,nfsvers=4,ro", "device": ":/export/data"}}``. Applied on Docker and
+        Swarm alike; ``{username}`` is filled in at every depth.""",
+    )
+    cifs_shares = List(
+        Dict(),
+        config=True,
+        help="""Windows (CIFS/SMB) shares mounted in every lab, each a dict with ``name``
+        (short id), ``device`` (``//server/share/{raw_username}``), ``mount_path``
+        (container path), ``credentials`` (``file``: read ``credentials_file``, a
+        mount.cifs style file on the hub host; ``auth_state``: the user's own login name
+        and password, needs LabAuthenticator's ``store_password`` and auth_state
+        encryption; ``guest``), optional ``read_only``, ``file_mode``, ``dir_mode`` and
+        ``options`` (extra mount options such as ``vers``). Each becomes a per-user
+        Docker ``local`` volume of type cifs owned by the lab uid/gid; credentials go
+        only into the volume's driver options, never into the container's environment,
+        labels or the logs, and the volume is removed when the server stops.""",
+    )
+
+    @validate("cifs_shares")
+    def _valid_shares(self, proposal: Any) -> list:
+        names = set()
+        for raw in proposal.value:
+            share = mounts.parse_cifs_share(raw)
+            if share.name in names:
+                raise ValueError(f"Two cifs_shares are named {share.name!r}; names must be unique.")
+            names.add(share.name)
+        return proposal.value
+
+    demo_notebooks_dir = Unicode(
+        config=True,
+        help="""Folder whose files are copied into a user's personal folder when it is
+        created (first spawn only; nothing is ever overwritten). Default: labhub's
+        bundled ``share/labhub/notebooks``. Set to an empty string for none.""",
+    )
+
+    @default("demo_notebooks_dir")
+    def _default_demo(self) -> str:
+        try:
+            return str(share_dir() / "notebooks")
+        except FileNotFoundError:
+            return ""
+
+    prepare_folders = Bool(
+        True,
+        config=True,
+        help="""Create the lab folders and the user's personal folder on the hub's host
+        before the container starts. Turn off only when another system provisions them.""",
+    )
+
+    # --- derived values -----------------------------------------------------
+
+    @property
+    def lab_folder_name(self) -> str:
+        """This user's safe folder name, the one used for every path and Docker name."""
+        return user_folder_name(self.user.name)
+
+    @property
+    def personal_folder(self) -> str:
+        """The host path of this user's personal folder."""
+        return mounts.personal_folder(self.personal_notebooks_dir, self.user.name)
+
+    def lab_layout(self) -> mounts.LabVolumes:
+        return mounts.LabVolumes(
+            personal_root=self.personal_notebooks_dir,
+            shared_root=self.shared_notebooks_dir,
+            personal_mount_path=self.personal_mount_path,
+            shared_mount_path=self.shared_mount_path,
+            read_only_volumes=dict(self.lab_read_only_volumes),
+            volumes=dict(self.lab_volumes),
+            volume_driver_options=dict(self.volume_driver_options),
+        )
+
+    def lab_run_as(self) -> dict[str, Any]:
+        return run_as(self.uid_strategy, self.lab_uid, self.lab_gid, self.nb_user, self.home_dir)
+
+    async def cifs_credentials(self, share: mounts.CifsShare) -> mounts.CifsCredentials | None:
+        """Credentials for ``share``: from its file, from the user's auth_state, or none (guest)."""
+        if share.credentials == "guest":
+            return None
+        if share.credentials == "file":
+            loop = asyncio.get_running_loop()
+            try:
+                text = await loop.run_in_executor(None, _read_text, share.credentials_file)
+            except OSError as err:
+                raise LabSpawnError(
+                    f"The credentials file of Windows share {share.name!r} cannot be read "
+                    f"({err.strerror}); ask the lab admin to check {share.credentials_file}."
+                ) from None
+            return mounts.parse_credentials_file(text)
+        auth_state = await self.user.get_auth_state() or {}
+        password = auth_state.get("password")
+        if not password:
+            raise LabSpawnError(
+                f"Windows share {share.name!r} needs your login password, which the hub did not "
+                "keep; log out and in again, or ask the admin to enable auth_state."
+            )
+        return mounts.CifsCredentials(
+            username=auth_state.get("login_name") or self.user.name,
+            password=password,
+            domain=auth_state.get("domain", ""),
+        )
+
+    async def lab_mount_specs(self) -> list[dict[str, Any]]:
+        """Every mount of this user's lab, as Engine API Mount dicts."""
+        cifs = []
+        for raw in self.cifs_shares:
+            share = mounts.parse_cifs_share(raw)
+            cifs.append(
+                mounts.cifs_mount(
+                    share,
+                    username=self.user.name,
+                    uid=self.lab_uid,
+                    gid=self.lab_gid,
+                    credentials=await self.cifs_credentials(share),
+                )
+            )
+        return mounts.lab_mounts(self.lab_layout(), self.user.name, cifs=cifs)
+
+    def cifs_volume_names(self) -> list[str]:
+        return [
+            mounts.cifs_volume_name(mounts.parse_cifs_share(raw), self.user.name)
+            for raw in self.cifs_shares
+        ]
+
+    async def prepare_lab_folders(self) -> bool:
+        """Create the lab folders and this user's folder (off the event loop); True if it was new."""
+        if not self.prepare_folders:
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None,
+                folders.ensure_lab_folders,
+                self.personal_notebooks_dir,
+                self.shared_notebooks_dir,
+                self.lab_uid,
+                self.lab_gid,
+            )
+            return await loop.run_in_executor(
+                None,
+                folders.ensure_personal_folder,
+                self.personal_folder,
+                self.lab_uid,
+                self.lab_gid,
+                self.demo_notebooks_dir or None,
+            )
+        except folders.LabFolderError as err:
+            self.log.error("Lab folder for %s not ready: %s", self.user.name, err)
+            raise LabSpawnError(str(err)) from None
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

@@ -1,0 +1,114 @@
+"""Fixtures that start the real parts: Docker engine, offline image, JupyterHub.
+
+With CI=true a part that cannot be had fails the run; elsewhere the tests
+that need it are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import textwrap
+
+import docker
+import pytest
+
+from labhub.engine import EngineError, ensure_engine
+from labhub.image import DEFAULT_IMAGE, ImageBuildError, build_offline_image
+
+from .support.hub import HubProcess
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip elsewhere: tests that need a real part must run in CI."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    try:
+        engine = ensure_engine()
+    except EngineError as err:
+        unavailable(str(err))
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_engine):
+    client = docker.from_env(timeout=120)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def lab_image(docker_engine) -> str:
+    tag = os.environ.get("LABHUB_TEST_IMAGE", DEFAULT_IMAGE)
+    try:
+        return build_offline_image(tag, workdir="/var/tmp")
+    except ImageBuildError as err:
+        unavailable(str(err))
+
+
+@pytest.fixture
+def lab_prefix(docker_client):
+    """A container-name prefix unique to this test; its containers are removed afterwards."""
+    prefix = "labt" + secrets.token_hex(3)
+    yield prefix
+    for container in docker_client.containers.list(all=True, filters={"name": prefix}):
+        container.remove(force=True)
+    for volume in docker_client.volumes.list(filters={"label": "org.labhub.managed"}):
+        if prefix in volume.name:
+            volume.remove(force=True)
+
+
+@pytest.fixture
+def lab_root(tmp_path):
+    root = tmp_path / "lab"
+    return root
+
+
+@pytest.fixture
+def hub_factory(tmp_path):
+    """Start hubs with a given config; all are stopped at the end of the test."""
+    hubs: list[HubProcess] = []
+
+    def start(config: str, name: str = "hub", env: dict | None = None, start: bool = True):
+        hub = HubProcess(tmp_path / name, config, env=env)
+        hubs.append(hub)
+        return hub.start() if start else hub
+
+    yield start
+    for hub in hubs:
+        hub.stop()
+
+
+def lab_spawner_config(image: str, lab_root, prefix: str, extra: str = "") -> str:
+    """Config for a hub that spawns LabDockerSpawner on host networking."""
+    base = f"""
+    c.JupyterHub.spawner_class = "labhub.LabDockerSpawner"
+    c.JupyterHub.authenticator_class = "dummy"
+    c.DummyAuthenticator.password = "lab-dev-password"
+    c.Authenticator.allow_all = True
+    c.LabDockerSpawner.image = {image!r}
+    c.LabDockerSpawner.network_name = "host"
+    c.LabDockerSpawner.lab_root = {str(lab_root)!r}
+    c.LabDockerSpawner.prefix = {prefix!r}
+    c.LabDockerSpawner.pull_policy = "never"
+    """
+    return textwrap.dedent(base) + "\n" + textwrap.dedent(extra)
+
+
+@pytest.fixture
+def lab_hub(hub_factory, lab_image, lab_root, lab_prefix):
+    """A running hub with LabDockerSpawner on host networking and a fresh lab_root."""
+    return hub_factory(lab_spawner_config(lab_image, lab_root, lab_prefix))
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)

@@ -1,0 +1,192 @@
+"""A real JupyterHub (with configurable-http-proxy) in a subprocess, on loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import requests
+from jupyterhub.utils import random_port
+
+
+class HubProcess:
+    """One hub in ``workdir``; ``config`` is Python appended to a loopback-only base config.
+
+    The hub, its proxy and every single-user server listen on 127.0.0.1 only.
+    A service token with the admin role (``self.token``) drives the REST API
+    and reaches users' servers through the proxy.
+    """
+
+    def __init__(self, workdir: Path, config: str, env: dict[str, str] | None = None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = random_port()
+        self.hub_port = random_port()
+        self.proxy_api_port = random_port()
+        self.token = secrets.token_hex(16)
+        self.proxy_token = secrets.token_hex(16)
+        self.scheme = "http"
+        self.config_path = self.workdir / "jupyterhub_config.py"
+        self.log_path = self.workdir / "hub.log"
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen | None = None
+        base = f"""
+        c = get_config()  # noqa
+        c.JupyterHub.ip = "127.0.0.1"
+        c.JupyterHub.port = {self.port}
+        c.JupyterHub.hub_ip = "127.0.0.1"
+        c.JupyterHub.hub_port = {self.hub_port}
+        c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.proxy_api_port}"
+        c.ConfigurableHTTPProxy.pid_file = {str(self.workdir / "proxy.pid")!r}
+        c.JupyterHub.db_url = "sqlite:///{self.workdir / "hub.sqlite"}"
+        c.JupyterHub.cookie_secret_file = {str(self.workdir / "cookie_secret")!r}
+        c.JupyterHub.pid_file = {str(self.workdir / "hub.pid")!r}
+        c.JupyterHub.services = [{{"name": "tests", "api_token": {self.token!r}}}]
+        c.JupyterHub.load_roles = [{{"name": "admin", "services": ["tests"]}}]
+        c.JupyterHub.log_level = "DEBUG"
+        c.Spawner.start_timeout = 120
+        c.Spawner.http_timeout = 120
+        """
+        self.config_path.write_text(textwrap.dedent(base) + "\n" + textwrap.dedent(config))
+
+    # --- lifecycle ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def start(self, wait: float = 60.0) -> HubProcess:
+        env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.proxy_token, **self.extra_env}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(self.config_path)],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                r = self.api("GET", "/", timeout=2)
+                if r.status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"hub did not answer within {wait} s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        """Stop the hub (SIGTERM: clean shutdown; SIGKILL: a crash) and the proxy it started."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+        if sig == signal.SIGKILL:
+            return  # a crashed hub leaves its proxy running, as in production
+        self.stop_proxy()
+
+    def stop_proxy(self) -> None:
+        pid_file = self.workdir / "proxy.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # --- REST API -------------------------------------------------------------
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("verify", getattr(self, "verify", True))
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kwargs)
+
+    def user_request(self, user: str, method: str, path: str, **kwargs) -> requests.Response:
+        """A request to ``user``'s single-user server through the proxy."""
+        headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("verify", getattr(self, "verify", True))
+        quoted = requests.utils.quote(user, safe="")
+        return requests.request(
+            method, f"{self.url}/user/{quoted}{path}", headers=headers, **kwargs
+        )
+
+    def create_user(self, name: str) -> None:
+        """Create ``name`` (any string the hub accepts); raise UserRejected when it refuses it."""
+        r = self.api("POST", "/users", json={"usernames": [name]})
+        if r.status_code == 400 and "Invalid username" in r.text:
+            raise UserRejected(name)
+        if r.status_code not in (201, 409):
+            raise RuntimeError(f"creating {name!r}: {r.status_code} {r.text}")
+
+    def spawn(self, name: str, options: dict | None = None, wait: float = 120.0) -> dict:
+        """Start ``name``'s server and wait until the hub says it is ready; return the user model."""
+        quoted = requests.utils.quote(name, safe="")
+        self.create_user(name)
+        r = self.api("POST", f"/users/{quoted}/server", json=options or {})
+        if r.status_code not in (201, 202):
+            raise SpawnFailed(r.status_code, r.text)
+        return self.wait_ready(name, wait)
+
+    def wait_ready(self, name: str, wait: float = 120.0) -> dict:
+        quoted = requests.utils.quote(name, safe="")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"/users/{quoted}").json()
+            server = (model.get("servers") or {}).get("")
+            if server is None:
+                raise SpawnFailed(
+                    500, f"{name}'s server stopped while starting:\n{self.log_tail()}"
+                )
+            if server.get("ready"):
+                return model
+            time.sleep(0.2)
+        raise TimeoutError(f"{name}'s server not ready after {wait} s:\n{self.log_tail()}")
+
+    def stop_server(self, name: str, wait: float = 60.0) -> None:
+        quoted = requests.utils.quote(name, safe="")
+        r = self.api("DELETE", f"/users/{quoted}/server")
+        if r.status_code not in (202, 204, 400):
+            raise RuntimeError(f"stopping {name}: {r.status_code} {r.text}")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            model = self.api("GET", f"/users/{quoted}").json()
+            if not model.get("servers"):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{name}'s server did not stop within {wait} s")
+
+
+class UserRejected(ValueError):
+    """The hub refused a username as invalid."""
+
+
+class SpawnFailed(RuntimeError):
+    def __init__(self, status: int, text: str):
+        super().__init__(f"spawn failed ({status}): {text}")
+        self.status = status
+        self.text = text
