@@ -12,12 +12,18 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from .auth import LabAuthenticator
+    from .configure import configure
     from .docker_spawner import LabDockerSpawner
+    from .swarm_spawner import LabSwarmSpawner
 
-__all__ = ["__version__", "LabDockerSpawner"]
+__all__ = ["__version__", "LabDockerSpawner", "LabSwarmSpawner", "LabAuthenticator", "configure"]
 
 _LAZY = {
     "LabDockerSpawner": ("docker_spawner", "LabDockerSpawner"),
+    "LabSwarmSpawner": ("swarm_spawner", "LabSwarmSpawner"),
+    "LabAuthenticator": ("auth", "LabAuthenticator"),
+    "configure": ("configure", "configure"),
 }
 
 
