@@ -138,7 +138,7 @@ def test_hostile_usernames_stay_inside(lab_hub, lab_root, username):
     hub = lab_hub
     personal_root = lab_root / "personal_notebooks"
     try:
-        hub.spawn(username)
+        username = hub.spawn(username)["name"]
     except UserRejected:
         # the hub refuses the name outright: nothing may have been created anywhere
         assert not personal_root.exists() or os.listdir(personal_root) == []

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import requests
-from jupyterhub.utils import random_port
+from jupyterhub.utils import random_port, url_escape_path
 
 
 class HubProcess:
@@ -130,30 +130,33 @@ class HubProcess:
         headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", 30)
         kwargs.setdefault("verify", getattr(self, "verify", True))
-        quoted = requests.utils.quote(user, safe="")
+        quoted = url_escape_path(user)
         return requests.request(
             method, f"{self.url}/user/{quoted}{path}", headers=headers, **kwargs
         )
 
-    def create_user(self, name: str) -> None:
-        """Create ``name`` (any string the hub accepts); raise UserRejected when it refuses it."""
+    def create_user(self, name: str) -> str:
+        """Create ``name`` and return the hub's (normalised) name; UserRejected if it refuses it."""
         r = self.api("POST", "/users", json={"usernames": [name]})
         if r.status_code == 400 and "Invalid username" in r.text:
             raise UserRejected(name)
-        if r.status_code not in (201, 409):
-            raise RuntimeError(f"creating {name!r}: {r.status_code} {r.text}")
+        if r.status_code == 201:
+            return r.json()[0]["name"]
+        if r.status_code == 409:
+            return name
+        raise RuntimeError(f"creating {name!r}: {r.status_code} {r.text}")
 
     def spawn(self, name: str, options: dict | None = None, wait: float = 120.0) -> dict:
         """Start ``name``'s server and wait until the hub says it is ready; return the user model."""
-        quoted = requests.utils.quote(name, safe="")
-        self.create_user(name)
+        name = self.create_user(name)
+        quoted = url_escape_path(name)
         r = self.api("POST", f"/users/{quoted}/server", json=options or {})
         if r.status_code not in (201, 202):
             raise SpawnFailed(r.status_code, r.text)
         return self.wait_ready(name, wait)
 
     def wait_ready(self, name: str, wait: float = 120.0) -> dict:
-        quoted = requests.utils.quote(name, safe="")
+        quoted = url_escape_path(name)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             model = self.api("GET", f"/users/{quoted}").json()
@@ -168,7 +171,7 @@ class HubProcess:
         raise TimeoutError(f"{name}'s server not ready after {wait} s:\n{self.log_tail()}")
 
     def stop_server(self, name: str, wait: float = 60.0) -> None:
-        quoted = requests.utils.quote(name, safe="")
+        quoted = url_escape_path(name)
         r = self.api("DELETE", f"/users/{quoted}/server")
         if r.status_code not in (202, 204, 400):
             raise RuntimeError(f"stopping {name}: {r.status_code} {r.text}")
