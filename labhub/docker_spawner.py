@@ -13,21 +13,10 @@ from traitlets import Bool, Unicode, default
 
 from .lab_settings import LabSettingsMixin, LabSpawnError
 from .mounts import LABEL_USER, redacted
-from .specs import harden_host_config
+from .specs import container_host_config, deep_merge
 
 #: Label on every lab container, so the admin can list them with ``docker ps --filter``.
 LABEL_LAB = "org.labhub.lab"
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated with ``extra``; nested dicts merge, everything else is replaced."""
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def mount_failure_message(error: str) -> str | None:
@@ -116,22 +105,17 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
         extra_host = await self._resolved(self.extra_host_config)
         create_kwargs = deep_merge(create_kwargs, extra_create)
 
-        host_config: dict[str, Any] = dict(
-            auto_remove=False,
-            links=self.links,
+        host_config = container_host_config(
+            network_name=self.network_name,
             mounts=lab_mounts + list(self.mount_binds),
-            network_mode=self.network_name,
-            init=False,
+            publish_port=None
+            if self.use_internal_ip or self.uses_host_network
+            else (self.port, self.host_ip),
+            links=self.links,
+            mem_limit=self.mem_limit,
+            cpu_limit=self.cpu_limit,
+            extra=extra_host,
         )
-        if self.mem_limit is not None:
-            host_config["mem_limit"] = self.mem_limit
-        if self.cpu_limit is not None:
-            period = extra_host.get("cpu_period", 100_000)
-            host_config["cpu_period"] = period
-            host_config["cpu_quota"] = int(self.cpu_limit * period)
-        if not self.use_internal_ip and not self.uses_host_network:
-            host_config["port_bindings"] = {self.port: (self.host_ip,)}
-        host_config = harden_host_config(deep_merge(host_config, extra_host))
         self.log.debug(
             "Creating %s with mounts %s", self.container_name, redacted(host_config["mounts"])
         )
@@ -149,9 +133,14 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
             # A host-network container shares the host's ports: pick a free one, listen on loopback only.
             self.port = random_port()
             self.ip = "127.0.0.1"
+        self.reset_progress()
         await self.prepare_lab_folders()
+        if self.cifs_shares:
+            names = ", ".join(share["name"] for share in self.cifs_shares)
+            self.report_progress(30, f"Mounting Windows shares: {names}")
+        self.report_progress(50, "Starting your lab container")
         try:
-            return await super().start()
+            ip_port = await super().start()
         except APIError as err:
             message = mount_failure_message(str(err.explanation or err))
             await self._discard_failed_start()
@@ -159,6 +148,8 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
                 self.log.error("Spawn of %s failed: %s", self.user.name, message)
                 raise LabSpawnError(message) from None
             raise
+        self.report_progress(80, "Container running; waiting for JupyterLab to answer")
+        return ip_port
 
     async def _discard_failed_start(self) -> None:
         """Remove whatever a failed start left behind: the container and the user's share volumes."""

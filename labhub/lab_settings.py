@@ -177,6 +177,30 @@ class LabSettingsMixin(LoggingConfigurable):
         before the container starts. Turn off only when another system provisions them.""",
     )
 
+    # --- spawn progress -----------------------------------------------------
+
+    _lab_progress: list[dict[str, Any]] | None = None
+
+    def reset_progress(self) -> None:
+        """Forget the previous spawn's steps; called at the start of every spawn."""
+        self._lab_progress = []
+
+    def report_progress(self, percent: int, message: str) -> None:
+        """Add a step to what the user sees on the spawn-pending page."""
+        if self._lab_progress is None:
+            self._lab_progress = []
+        self._lab_progress.append({"progress": percent, "message": message})
+
+    async def progress(self):
+        """Yield the lab's spawn steps as they happen; the hub stops reading when the spawn ends."""
+        sent = 0
+        while True:
+            events = self._lab_progress or []
+            while sent < len(events):
+                yield events[sent]
+                sent += 1
+            await asyncio.sleep(0.1)
+
     # --- derived values -----------------------------------------------------
 
     @property
@@ -256,6 +280,7 @@ class LabSettingsMixin(LoggingConfigurable):
         """Create the lab folders and this user's folder (off the event loop); True if it was new."""
         if not self.prepare_folders:
             return False
+        self.report_progress(10, "Preparing your notebook folder")
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
