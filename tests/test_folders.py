@@ -1,0 +1,90 @@
+"""labhub.folders on the real filesystem: owner, mode, demo copies, nothing half-made."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from labhub.folders import LabFolderError, ensure_lab_folders, ensure_personal_folder
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chown to the lab uid needs root")
+
+
+def owner_mode(path):
+    st = os.lstat(path)
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+
+
+def test_lab_folders_created_with_owner(tmp_path):
+    personal, shared = tmp_path / "lab/personal_notebooks", tmp_path / "lab/shared_notebooks"
+    ensure_lab_folders(str(personal), str(shared), 2100, 2100)
+    assert owner_mode(personal) == (2100, 2100, 0o751)
+    assert owner_mode(shared) == (2100, 2100, 0o2775)
+    # a second call changes nothing and fixes a wrong owner
+    os.chown(shared, 0, 0)
+    ensure_lab_folders(str(personal), str(shared), 2100, 2100)
+    assert owner_mode(shared) == (2100, 2100, 0o2775)
+
+
+def test_personal_folder_new_then_existing(tmp_path):
+    demos = tmp_path / "demos"
+    (demos / "sub").mkdir(parents=True)
+    (demos / "intro.ipynb").write_text("{}")
+    (demos / "sub" / "data.csv").write_text("x\n")
+    (demos / ".secret").write_text("not copied")
+    folder = tmp_path / "alice"
+    assert ensure_personal_folder(str(folder), 2100, 2100, str(demos)) is True
+    assert owner_mode(folder) == (2100, 2100, 0o700)
+    assert owner_mode(folder / "intro.ipynb") == (2100, 2100, 0o600)
+    assert owner_mode(folder / "sub") == (2100, 2100, 0o700)
+    assert (folder / "sub" / "data.csv").read_text() == "x\n"
+    assert not (folder / ".secret").exists()
+    (folder / "intro.ipynb").write_text("mine now")
+    (demos / "new.ipynb").write_text("{}")
+    assert ensure_personal_folder(str(folder), 2100, 2100, str(demos)) is False
+    assert (folder / "intro.ipynb").read_text() == "mine now"
+    assert not (folder / "new.ipynb").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".creating")] == []
+
+
+def test_symlink_in_place_of_a_folder_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "mallory")
+    with pytest.raises(LabFolderError, match="not a folder"):
+        ensure_personal_folder(str(tmp_path / "mallory"), 2100, 2100)
+    assert owner_mode(tmp_path / "elsewhere")[0] == 0
+
+
+def test_full_disk_leaves_no_half_made_folder(tmp_path):
+    import subprocess
+
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        demos = tmp_path / "demos"
+        demos.mkdir()
+        (demos / "big.bin").write_bytes(os.urandom(256 * 1024))
+        with pytest.raises(LabFolderError, match="full"):
+            ensure_personal_folder(str(mnt / "bob"), 2100, 2100, str(demos))
+        assert os.listdir(mnt) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_unwritable_root_gives_one_sentence(tmp_path):
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with pytest.raises(LabFolderError) as info:
+            ensure_personal_folder(str(ro / "carol"), 2100, 2100)
+        assert "\n" not in str(info.value) and str(ro) in str(info.value)
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
