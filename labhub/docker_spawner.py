@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 from docker.errors import APIError, NotFound
@@ -19,16 +20,30 @@ from .specs import container_host_config, deep_merge
 LABEL_LAB = "org.labhub.lab"
 
 
+_VOLUME_PATH = re.compile(r"/volumes/([^/\s]+)/_data")
+
+
 def mount_failure_message(error: str) -> str | None:
-    """One sentence for a user whose lab could not mount a volume, or None for other errors."""
+    """One sentence for a user whose lab could not mount a volume, or None for other errors.
+
+    Docker's own message repeats the mount data, CIFS password included; only the
+    volume name and the kernel's last word (e.g. "no such device") are kept.
+    """
     lowered = error.lower()
-    if "error while mounting volume" in lowered or "failed to mount local volume" in lowered:
-        reason = error.split("failed to mount local volume:")[-1].strip().rstrip(".")
-        return (
-            "Your lab could not mount one of its network shares (" + reason[:200] + "); "
-            "nothing was started. Try again later or tell the lab admin."
-        )
-    return None
+    if (
+        "error while mounting volume" not in lowered
+        and "failed to mount local volume" not in lowered
+    ):
+        return None
+    found = _VOLUME_PATH.search(error)
+    volume = found.group(1) if found else "a network share"
+    reason = error.rsplit(": ", 1)[-1].strip().rstrip(".")
+    if "=" in reason or len(reason) > 80:
+        reason = "the mount was refused"
+    return (
+        f"Your lab could not mount its network share volume {volume} ({reason}); "
+        "nothing was started. Try again later or tell the lab admin."
+    )
 
 
 class LabDockerSpawner(LabSettingsMixin, DockerSpawner):

@@ -23,6 +23,11 @@ from .specs import UID_STRATEGIES, run_as
 class LabSpawnError(RuntimeError):
     """A spawn failed for a reason the user and the admin should read; the message is one sentence."""
 
+    @property
+    def jupyterhub_message(self) -> str:
+        # JupyterHub shows this text on the spawn page and in API errors instead of a generic 500.
+        return str(self)
+
 
 class LabSettingsMixin(LoggingConfigurable):
     """Lab semantics shared by LabDockerSpawner and LabSwarmSpawner."""

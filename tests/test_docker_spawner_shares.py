@@ -1,0 +1,221 @@
+"""Windows shares (CIFS) and driver-option volumes on the real engine.
+
+This kernel has no CIFS, so a cifs volume is created by Docker but cannot be
+mounted: exactly the failure path a lab meets when a file server is down. The
+same mount path is then shown working with the local driver's bind type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from labhub.mounts import CifsCredentials, cifs_mount, parse_cifs_share
+from labhub.names import user_folder_name
+
+from .conftest import lab_spawner_config
+from .support.hub import SpawnFailed
+
+pytestmark = pytest.mark.docker
+
+PASSWORD = "S3cret,with=comma"
+
+
+def share_config(cred_file) -> dict:
+    return {
+        "name": "finance",
+        "device": "//127.0.0.1/finance/{raw_username}",
+        "mount_path": "/home/jovyan/finance",
+        "credentials": "file",
+        "credentials_file": str(cred_file),
+        "options": {"vers": "3.0", "port": "1"},
+    }
+
+
+def test_cifs_mount_spec_reaches_the_engine_intact(docker_client, lab_image, lab_prefix):
+    share = parse_cifs_share(share_config("/unused"))
+    mount = cifs_mount(
+        share,
+        username="Dana",
+        uid=2100,
+        gid=2100,
+        credentials=CifsCredentials("svc", PASSWORD, "CORP"),
+    )
+    mount["Source"] = f"{lab_prefix}-{mount['Source']}"
+    # the same HostConfig.Mounts path the spawner uses: the engine creates the volume on create
+    container = docker_client.api.create_container(
+        lab_image,
+        command=["true"],
+        name=f"{lab_prefix}-cifs-probe",
+        host_config=docker_client.api.create_host_config(mounts=[mount], network_mode="none"),
+    )
+    try:
+        volume = docker_client.volumes.get(mount["Source"])
+        assert volume.attrs["Driver"] == "local"
+        assert volume.attrs["Options"] == mount["VolumeOptions"]["DriverConfig"]["Options"]
+        assert volume.attrs["Options"]["o"].startswith("username=svc,password=S3cret,,with=comma,")
+        assert volume.attrs["Labels"]["org.labhub.cifs-share"] == "finance"
+        inspect = docker_client.api.inspect_container(container["Id"])
+        # credentials live only in the volume's driver options, not in the container
+        assert PASSWORD not in json.dumps(inspect["Config"])
+    finally:
+        docker_client.api.remove_container(container["Id"], force=True)
+        docker_client.volumes.get(mount["Source"]).remove()
+    with pytest.raises(Exception, match="404|No such volume|not found"):
+        docker_client.volumes.get(mount["Source"])
+
+
+def progress_events(hub, user: str) -> list[dict]:
+    r = hub.api("GET", f"/users/{user}/server/progress", stream=True, timeout=30)
+    events = []
+    for line in r.iter_lines(decode_unicode=True):
+        if line and line.startswith("data:"):
+            events.append(json.loads(line[5:]))
+            if events[-1].get("failed") or events[-1].get("ready"):
+                break
+    r.close()
+    return events
+
+
+def test_unmountable_share_fails_cleanly(
+    hub_factory, lab_image, lab_root, lab_prefix, tmp_path, docker_client
+):
+    cred = tmp_path / "finance.cred"
+    cred.write_text(f"username=svc-lab\npassword={PASSWORD}\ndomain=CORP\n")
+    os.chmod(cred, 0o600)
+    hub = hub_factory(
+        lab_spawner_config(
+            lab_image,
+            lab_root,
+            lab_prefix,
+            f"c.LabDockerSpawner.cifs_shares = [{share_config(cred)!r}]\n",
+        )
+    )
+    with pytest.raises((SpawnFailed, TimeoutError)) as info:
+        hub.spawn("erin", wait=60)
+    if isinstance(info.value, SpawnFailed):
+        assert "could not mount its network share volume" in info.value.text
+    events = progress_events(hub, "erin")
+    failed = events[-1]
+    assert failed["failed"] is True
+    assert (
+        "could not mount its network share volume labhub-cifs-finance-erin" in failed["message"]
+    ), events
+    assert "nothing was started" in failed["message"]
+    assert (
+        any("Mounting Windows shares: finance" in e["message"] for e in events[:-1])
+        or len(events) == 1
+    )
+    # no half-started container, no volume holding the password, no password in the hub log
+    assert docker_client.containers.list(all=True, filters={"name": f"{lab_prefix}-erin"}) == []
+    names = [v.name for v in docker_client.volumes.list()]
+    assert not [n for n in names if n.startswith("labhub-cifs-finance-erin")]
+    assert PASSWORD not in hub.log_text()
+    assert PASSWORD.replace(",", ",,") not in hub.log_text()
+    # the user's folder survived and a later spawn without the share works
+    assert (lab_root / "personal_notebooks" / "erin").is_dir()
+
+
+def test_same_mount_path_with_a_bind_volume(
+    hub_factory, lab_image, lab_root, lab_prefix, tmp_path, docker_client
+):
+    """The mount path a CIFS share would use, served by a local-driver volume of type none/bind."""
+    shares = tmp_path / "fileserver"
+    user_dir = shares / user_folder_name("fred")
+    user_dir.mkdir(parents=True)
+    os.chown(user_dir, 2100, 2100)
+    (user_dir / "budget.csv").write_text("q1,100\n")
+    os.chown(user_dir / "budget.csv", 2100, 2100)
+    volume = f"{lab_prefix}-finance-{{username}}"
+    extra = f"""
+c.LabDockerSpawner.lab_volumes = {{{volume!r}: "/home/jovyan/finance"}}
+c.LabDockerSpawner.volume_driver_options = {{
+    {volume!r}: {{"type": "none", "o": "bind", "device": {str(shares)!r} + "/{{username}}"}}
+}}
+"""
+    hub = hub_factory(lab_spawner_config(lab_image, lab_root, lab_prefix, extra))
+    name = hub.spawn("fred")["name"]
+    r = hub.user_request(name, "GET", "/api/contents/finance/budget.csv?content=1")
+    assert r.status_code == 200 and r.json()["content"] == "q1,100\n"
+    r = hub.user_request(
+        name,
+        "PUT",
+        "/api/contents/finance/q2.csv",
+        json={"type": "file", "format": "text", "content": "q2,200\n"},
+    )
+    assert r.status_code == 201, r.text
+    assert (user_dir / "q2.csv").read_text() == "q2,200\n"
+    assert (user_dir / "q2.csv").stat().st_uid == 2100
+    folder = user_folder_name(name)
+    vol = docker_client.volumes.get(f"{lab_prefix}-finance-{folder}")
+    assert vol.attrs["Options"] == {"type": "none", "o": "bind", "device": str(user_dir)}
+    hub.stop_server(name)
+
+
+def test_spawn_options_cannot_widen_the_container(
+    hub_factory, lab_image, lab_root, lab_prefix, docker_client
+):
+    extra = f"""
+c.LabDockerSpawner.mem_limit = "512M"
+c.LabDockerSpawner.cpu_limit = 0.5
+c.LabDockerSpawner.extra_host_config = {{"privileged": True, "cap_add": ["SYS_ADMIN"]}}
+c.LabDockerSpawner.allowed_images = {{"default": {lab_image!r}}}
+"""
+    hub = hub_factory(lab_spawner_config(lab_image, lab_root, lab_prefix, extra))
+    hub.create_user("gina")
+    # an image outside allowed_images is refused, and nothing is created
+    r = hub.api("POST", "/users/gina/server", json={"image": "evil/rootkit:latest"})
+    if r.status_code in (201, 202):
+        with pytest.raises((SpawnFailed, TimeoutError)):
+            hub.wait_ready("gina", 30)
+    else:
+        assert r.status_code == 400 and "not in allowed list" in r.text
+    assert docker_client.containers.list(all=True, filters={"name": f"{lab_prefix}-gina"}) == []
+    # host paths, privileges and raw docker options in the spawn request are ignored
+    options = {
+        "image": "default",
+        "volumes": {"/": "/host"},
+        "mounts": [{"Type": "bind", "Source": "/", "Target": "/host"}],
+        "extra_host_config": {"privileged": True},
+        "privileged": True,
+    }
+    hub.spawn("gina", options=options)
+    container = docker_client.containers.list(filters={"name": f"{lab_prefix}-gina"})[0]
+    host_config = container.attrs["HostConfig"]
+    assert host_config["Privileged"] is False
+    assert not host_config.get("CapAdd")
+    assert host_config["Memory"] == 512 * 1024 * 1024
+    assert host_config["CpuQuota"] == 50_000
+    sources = {m["Source"] for m in container.attrs["Mounts"]}
+    assert "/" not in sources
+    assert sources == {
+        str(lab_root / "personal_notebooks" / "gina"),
+        str(lab_root / "shared_notebooks"),
+    }
+    code, out = container.exec_run(
+        ["sh", "-c", "grep NoNewPrivs /proc/self/status"], user="2100:2100"
+    )
+    assert b"NoNewPrivs:\t1" in out
+
+
+def test_unwritable_lab_root_fails_in_one_sentence(hub_factory, lab_image, tmp_path, lab_prefix):
+    """lab_root on a read-only filesystem: the spawn fails with one sentence and creates nothing."""
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    assert (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)]).returncode
+        == 0
+    )
+    try:
+        hub = hub_factory(lab_spawner_config(lab_image, ro / "lab", lab_prefix))
+        with pytest.raises((SpawnFailed, TimeoutError)):
+            hub.spawn("hank", wait=30)
+        failed = progress_events(hub, "hank")[-1]
+        assert failed["failed"] and "may not write" in failed["message"], failed
+        assert os.listdir(ro) == []
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)
