@@ -18,6 +18,8 @@ from .specs import container_host_config, deep_merge
 
 #: Label on every lab container, so the admin can list them with ``docker ps --filter``.
 LABEL_LAB = "org.labhub.lab"
+#: Where a host-network lab listens: the host's loopback, never its public interfaces.
+LOOPBACK = "127.0.0.1"
 
 
 _VOLUME_PATH = re.compile(r"/volumes/([^/\s]+)/_data")
@@ -147,7 +149,7 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
         if self.uses_host_network:
             # A host-network container shares the host's ports: pick a free one, listen on loopback only.
             self.port = random_port()
-            self.ip = "127.0.0.1"
+            self.ip = LOOPBACK
         self.reset_progress()
         await self.prepare_lab_folders()
         if self.cifs_shares:
@@ -173,6 +175,19 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
                 await self.docker("remove_container", self.object_id, force=True, v=True)
             self.object_id = ""
         await self.remove_share_volumes()
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.object_id and self.uses_host_network:
+            # the port was picked at spawn time; a restarted hub must find the server on it again
+            state["host_port"] = self.port
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if state.get("host_port"):
+            self.port = int(state["host_port"])
+            self.ip = LOOPBACK
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         if self.uses_host_network:
