@@ -11,6 +11,7 @@ import json
 import os
 
 import pytest
+import requests
 
 from labhub.mounts import CifsCredentials, cifs_mount, parse_cifs_share
 from labhub.names import user_folder_name
@@ -219,3 +220,71 @@ def test_unwritable_lab_root_fails_in_one_sentence(hub_factory, lab_image, tmp_p
         assert os.listdir(ro) == []
     finally:
         subprocess.run(["umount", "-l", str(ro)], check=False)
+
+
+def test_share_mounted_with_the_users_own_login(
+    hub_factory, lab_image, lab_root, lab_prefix, docker_client
+):
+    """credentials="auth_state": the user's login name and password from the (encrypted) auth_state."""
+    import secrets
+
+    share = {
+        "name": "home",
+        "device": "//127.0.0.1/homes/{raw_username}",
+        "mount_path": "/home/jovyan/windows-home",
+        "credentials": "auth_state",
+    }
+    extra = f"""
+from jupyterhub.auth import DummyAuthenticator
+from labhub.docker_spawner import LabDockerSpawner
+
+
+class DirectoryLikeAuthenticator(DummyAuthenticator):
+    # stands in for LabAuthenticator(store_password=True): same auth_state keys
+    async def authenticate(self, handler, data):
+        return {{
+            "name": data["username"].lower(),
+            "auth_state": {{"password": data["password"], "login_name": "CORP-" + data["username"], "domain": "CORP"}},
+        }}
+
+
+class KeepVolumes(LabDockerSpawner):
+    # keep the failed share volume so the test can read what reached the engine
+    async def remove_share_volumes(self):
+        pass
+
+
+c.JupyterHub.authenticator_class = DirectoryLikeAuthenticator
+c.JupyterHub.spawner_class = KeepVolumes
+c.Authenticator.enable_auth_state = True
+c.KeepVolumes.cifs_shares = [{share!r}]
+c.KeepVolumes.image = {lab_image!r}
+c.KeepVolumes.network_name = "host"
+c.KeepVolumes.lab_root = {str(lab_root)!r}
+c.KeepVolumes.prefix = {lab_prefix!r}
+"""
+    hub = hub_factory(
+        lab_spawner_config(lab_image, lab_root, lab_prefix, extra),
+        env={"JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32)},
+    )
+    password = "Users-own,pass"
+    session = requests.Session()
+    session.get(f"{hub.url}/hub/login")
+    r = session.post(
+        f"{hub.url}/hub/login",
+        data={"username": "Ivy", "password": password, "_xsrf": session.cookies.get("_xsrf")},
+        allow_redirects=False,
+    )
+    assert r.status_code == 302, r.text
+    with pytest.raises((SpawnFailed, TimeoutError)):
+        hub.spawn("ivy", wait=60)
+    volume = docker_client.volumes.get("labhub-cifs-home-ivy")
+    try:
+        options = volume.attrs["Options"]
+        assert options["device"] == "//127.0.0.1/homes/ivy"
+        assert options["o"].startswith(
+            "username=CORP-Ivy,password=Users-own,,pass,domain=CORP,uid=2100"
+        )
+    finally:
+        volume.remove(force=True)
+    assert password not in hub.log_text()
