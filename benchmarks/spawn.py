@@ -19,7 +19,7 @@ from tests.support.hub import HubProcess
 
 # Stock DockerSpawner doing the same job as LabDockerSpawner: same image, uid, mounts, host
 # networking. Host networking needs the few lines below; everything else is stock.
-STOCK_SPAWNER = '''
+STOCK_SPAWNER = """
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import random_port
 
@@ -47,23 +47,23 @@ c.StockHostDockerSpawner.volumes = {{
     {personal!r} + "/{{username}}": "/home/jovyan/work",
     {shared!r}: "/home/jovyan/shared",
 }}
-'''
+"""
 
-LAB_SPAWNER = '''
+LAB_SPAWNER = """
 c.JupyterHub.spawner_class = "labhub.LabDockerSpawner"
 c.LabDockerSpawner.network_name = "host"
 c.LabDockerSpawner.image = {image!r}
 c.LabDockerSpawner.pull_policy = "never"
 c.LabDockerSpawner.lab_root = {lab_root!r}
 c.LabDockerSpawner.prefix = {prefix!r}
-'''
+"""
 
-HUB_COMMON = '''
+HUB_COMMON = """
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 c.JupyterHub.log_level = "INFO"
 {limits}
-'''
+"""
 
 
 def hub_limits() -> str:
@@ -72,7 +72,9 @@ def hub_limits() -> str:
         import labhub
 
         cfg = Config()
-        labhub.configure(cfg, lab_root="/tmp/labhub-bench-probe", auth_mode="dummy", dummy_password="x")
+        labhub.configure(
+            cfg, lab_root="/tmp/labhub-bench-probe", auth_mode="dummy", dummy_password="x"
+        )
     except Exception as err:  # configure() missing or refusing: fall back to JupyterHub defaults
         return f"# labhub.configure() unavailable ({type(err).__name__}); JupyterHub default limits"
     lines = []
@@ -154,11 +156,29 @@ def floor(image: str, runs: int, workdir: Path) -> list[float]:
         t0 = time.perf_counter()
         subprocess.run(
             [
-                "docker", "run", "-d", "--rm", "--name", name, "--network", "host",
-                "--user", "2100:2100", "-e", "HOME=/home/jovyan", "-w", "/home/jovyan",
-                "-v", f"{folder}:/home/jovyan/work",
-                image, "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}",
-                f"--IdentityProvider.token={token}", "--no-browser",
+                "docker",
+                "run",
+                "-d",
+                "--rm",
+                "--name",
+                name,
+                "--network",
+                "host",
+                "--user",
+                "2100:2100",
+                "-e",
+                "HOME=/home/jovyan",
+                "-w",
+                "/home/jovyan",
+                "-v",
+                f"{folder}:/home/jovyan/work",
+                image,
+                "jupyter",
+                "lab",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                "--no-browser",
             ],
             check=True,
             capture_output=True,
@@ -205,9 +225,11 @@ def burst(hub: HubProcess, kind: str, n: int) -> dict:
     failures = 0
     t0 = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
-        posts = list(pool.map(lambda name: hub.api("POST", f"/users/{name}/server", timeout=300), names))
+        posts = list(
+            pool.map(lambda name: hub.api("POST", f"/users/{name}/server", timeout=300), names)
+        )
     failures += sum(r.status_code not in (201, 202) for r in posts)
-    pending = {name for name, r in zip(names, posts) if r.status_code in (201, 202)}
+    pending = {name for name, r in zip(names, posts, strict=True) if r.status_code in (201, 202)}
     deadline = t0 + 600
     while pending and time.perf_counter() < deadline:
         users = hub.api("GET", "/users?state=active&limit=500", timeout=60).json()
