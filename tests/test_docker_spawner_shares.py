@@ -130,7 +130,11 @@ def test_same_mount_path_with_a_bind_volume(
     (user_dir / "budget.csv").write_text("q1,100\n")
     os.chown(user_dir / "budget.csv", 2100, 2100)
     volume = f"{lab_prefix}-finance-{{username}}"
+    conda = tmp_path / "conda-shared"
+    (conda / "bin").mkdir(parents=True)
+    (conda / "bin" / "tool").write_text("#!/bin/sh\necho shared tool\n")
     extra = f"""
+c.LabDockerSpawner.lab_read_only_volumes = {{{str(conda)!r}: "/opt/conda-shared"}}
 c.LabDockerSpawner.lab_volumes = {{{volume!r}: "/home/jovyan/finance"}}
 c.LabDockerSpawner.volume_driver_options = {{
     {volume!r}: {{"type": "none", "o": "bind", "device": {str(shares)!r} + "/{{username}}"}}
@@ -149,6 +153,12 @@ c.LabDockerSpawner.volume_driver_options = {{
     assert r.status_code == 201, r.text
     assert (user_dir / "q2.csv").read_text() == "q2,200\n"
     assert (user_dir / "q2.csv").stat().st_uid == 2100
+    # one tree for everyone, readable, and nobody can change it for the others
+    container = docker_client.containers.list(filters={"name": f"{lab_prefix}-{name}"})[0]
+    code, out = container.exec_run(["cat", "/opt/conda-shared/bin/tool"], user="2100:2100")
+    assert code == 0 and b"shared tool" in out
+    code, out = container.exec_run(["sh", "-c", "echo x > /opt/conda-shared/bin/tool"], user="0")
+    assert code != 0 and b"Read-only file system" in out
     folder = user_folder_name(name)
     vol = docker_client.volumes.get(f"{lab_prefix}-finance-{folder}")
     assert vol.attrs["Options"] == {"type": "none", "o": "bind", "device": str(user_dir)}
