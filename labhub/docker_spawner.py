@@ -238,6 +238,18 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
         await super().stop(now=now)
         await self.remove_share_volumes()
 
+    async def poll(self) -> int | str | None:
+        """None while the lab runs; otherwise its exit status, after removing what it left.
+
+        The hub calls ``stop()`` only for a server that still runs, so a lab that died
+        (killed from outside, engine restarted) would leave its stopped container and
+        its share volumes, passwords included, until the user's next start.
+        """
+        status = await super().poll()
+        if status is not None and self.remove and not self._spawn_pending:
+            await self._discard_failed_start()
+        return status
+
     async def remove_share_volumes(self) -> None:
         """Drop this user's Windows-share volumes, so no password stays in Docker's volume store."""
         for name in self.cifs_volume_names():
