@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +78,14 @@ class PrivateEngine:
     def base_url(self) -> str:
         return f"unix://{self.socket}"
 
-    def client(self, timeout: int = 120) -> docker.DockerClient:
-        return docker.DockerClient(base_url=self.base_url, timeout=timeout)
+    @contextlib.contextmanager
+    def client(self, timeout: int = 120) -> Iterator[docker.DockerClient]:
+        """A client of this engine, closed when the block ends."""
+        client = docker.DockerClient(base_url=self.base_url, timeout=timeout)
+        try:
+            yield client
+        finally:
+            client.close()
 
     def start(self, live_restore: bool = False, wait: float = 60.0) -> PrivateEngine:
         dockerd = shutil.which("dockerd")
