@@ -152,6 +152,12 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
             self.port = random_port()
             self.ip = LOOPBACK
         self.reset_progress()
+        if "\x00" in self.user.name:
+            # the engine refuses a NUL in JUPYTERHUB_USER only after creating the container
+            raise LabSpawnError(
+                "This username contains a NUL character, which a lab container cannot carry; "
+                "ask the lab admin to rename the user."
+            )
         await self.prepare_lab_folders()
         if self.cifs_shares:
             names = ", ".join(share["name"] for share in self.cifs_shares)

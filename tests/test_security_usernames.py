@@ -1,0 +1,205 @@
+"""Hostile usernames through the real login form (dummy mode, XSRF) and the REST API.
+
+Each name is either refused, or becomes a hub user whose lab writes into exactly
+one folder of its own directly inside ``personal_notebooks/``; no two hub users
+share a folder and nothing is created anywhere else under ``lab_root``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+import requests
+
+from labhub.names import MAX_NAME_LENGTH, user_folder_name
+
+from .conftest import lab_spawner_config
+from .support.faults import lab_containers
+from .support.hub import HubProcess, SpawnFailed
+
+pytestmark = [pytest.mark.docker]
+
+PASSWORD = "lab-dev-password"
+
+#: (class, name); the class is what the report's table counts.
+HOSTILE: list[tuple[str, str]] = [
+    # path tricks
+    ("path", ".."),
+    ("path", "."),
+    ("path", "../../etc"),
+    ("path", "a/../../b"),
+    ("path", "/etc/passwd"),
+    ("path", "a\\..\\..\\b"),
+    ("path", "%2e%2e"),
+    ("path", "%2e%2e%2fetc"),
+    ("path", "~root"),
+    ("path", ".hidden"),
+    ("path", ".creating-abc"),
+    ("path", "-rf"),
+    ("path", "shared_notebooks"),
+    # case and unicode look-alikes
+    ("lookalike", "Alice"),
+    ("lookalike", "ALICE"),
+    ("lookalike", "\u0430lice"),  # Cyrillic a
+    ("lookalike", "\uff41\uff4c\uff49\uff43\uff45"),  # fullwidth alice
+    ("lookalike", "alice\u200b"),  # zero-width space
+    ("lookalike", "ali\u0301ce"),  # combining accent
+    ("lookalike", "alic\u00e9"),
+    ("lookalike", "stra\u00dfe"),
+    ("lookalike", "\u0130stanbul"),
+    ("lookalike", "a\u202eecila"),  # right-to-left override
+    # escape-character collisions: a name that looks like another user's escaped folder
+    ("collision", "alice"),
+    ("collision", user_folder_name("Alice")),
+    ("collision", user_folder_name("\u0430lice")),
+    ("collision", "alice--" + "0" * 12),
+    ("collision", "a-b"),
+    ("collision", "a_b"),
+    ("collision", "a.b"),
+    ("collision", "a b"),
+    ("collision", "a%20b"),
+    # long names
+    ("long", "x" * 1000),
+    ("long", "x" * 999 + "y"),
+    ("long", "\u00e9" * 300),
+    ("long", "a" * MAX_NAME_LENGTH),
+    ("long", "a" * (MAX_NAME_LENGTH + 1)),
+    # control characters
+    ("control", "a\x00b"),
+    ("control", "a\nb"),
+    ("control", "a\tb"),
+    ("control", "a\rb"),
+    ("control", "\x1b[31mred"),
+    ("control", "a\x7fb"),
+    # LDAP filter and DN metacharacters
+    ("ldap", "*"),
+    ("ldap", "a*"),
+    ("ldap", "a)(uid=*"),
+    ("ldap", "*)(|(uid=*"),
+    ("ldap", "cn=admin,dc=lab"),
+    ("ldap", "a,b"),
+    ("ldap", "a+b"),
+    ("ldap", "#a"),
+    ("ldap", "a;b"),
+    ("ldap", "a\\2a"),
+    ("ldap", '"quoted"'),
+    ("ldap", "<a>"),
+    # blank
+    ("blank", ""),
+    ("blank", " "),
+    ("blank", " alice"),
+]
+
+_FORM_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
+
+#: Filled by the per-name tests: hub username -> folder name; checked by the last test.
+OUTCOMES: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module")
+def hostile_hub(lab_image, docker_client, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    prefix = "labh" + secrets.token_hex(3)
+    hub = HubProcess(root / "hub", lab_spawner_config(lab_image, root / "lab", prefix))
+    hub.lab_root = root / "lab"
+    hub.prefix = prefix
+    hub.start()
+    yield hub
+    hub.stop()
+    for container in lab_containers(docker_client, prefix):
+        container.remove(force=True)
+
+
+def hub_users(hub) -> set[str]:
+    return {u["name"] for u in hub.api("GET", "/users").json()}
+
+
+def form_login(hub, username: str) -> requests.Response:
+    """Log in through the hub's HTML form as a browser does, XSRF token included."""
+    session = requests.Session()
+    page = session.get(f"{hub.url}/hub/login", timeout=30)
+    assert page.status_code == 200
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    return session.post(
+        f"{hub.url}/hub/login",
+        data={"username": username, "password": PASSWORD, "_xsrf": xsrf},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def check_inside(hub, username: str) -> str:
+    """Spawn ``username``'s lab, write through it, return its folder name after checking it."""
+    personal_root: Path = hub.lab_root / "personal_notebooks"
+    hub.spawn(username)
+    marker = f"owner {username!r}"
+    r = hub.user_request(
+        username,
+        "PUT",
+        "/api/contents/work/owner.txt",
+        json={"type": "file", "format": "text", "content": marker},
+    )
+    assert r.status_code in (200, 201), r.text
+    folder = user_folder_name(username)
+    path = personal_root / folder
+    assert path.resolve().parent == personal_root.resolve()
+    assert (path / "owner.txt").read_text() == marker
+    assert len(folder) <= MAX_NAME_LENGTH and "/" not in folder and folder not in (".", "..")
+    hub.stop_server(username)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,name", HOSTILE, ids=[f"{k}-{i}" for i, (k, _) in enumerate(HOSTILE)])
+def test_hostile_name_through_login_form(hostile_hub, kind, name):
+    hub = hostile_hub
+    before = hub_users(hub)
+    r = form_login(hub, name)
+    assert r.status_code < 500, f"{name!r}: {r.status_code} {r.text[:300]}"
+    new = hub_users(hub) - before
+    if r.status_code != 302:
+        # refused: the form is shown again with an error, no user was made
+        assert not new, new
+        OUTCOMES[name] = {"kind": kind, "via": "form", "result": "rejected"}
+        return
+    assert len(new) <= 1
+    username = new.pop() if new else None
+    if username is None:
+        # the form's name is cleaned (control characters become spaces, as tornado does for
+        # every form argument) and normalised; it must then be a user who already exists
+        username = _FORM_CONTROL.sub(" ", name).strip().lower()
+        assert username in before, f"{name!r} logged in as nobody we know"
+    folder = check_inside(hub, username)
+    OUTCOMES[name] = {"kind": kind, "via": "form", "user": username, "folder": folder}
+
+
+@pytest.mark.slow
+def test_hostile_names_through_api(hostile_hub, docker_client):
+    """The REST API applies the same rules; every created name gets a distinct, safe folder."""
+    hub = hostile_hub
+    folders: dict[str, str] = {}
+    for _kind, name in HOSTILE:
+        r = hub.api("POST", "/users", json={"usernames": [name]})
+        assert r.status_code in (201, 400, 409), f"{name!r}: {r.status_code} {r.text}"
+        if r.status_code == 201:
+            created = r.json()[0]["name"]
+            folders[created] = user_folder_name(created)
+    users = hub_users(hub) - {"tests"}
+    by_folder: dict[str, set[str]] = {}
+    for user in users:
+        by_folder.setdefault(user_folder_name(user), set()).add(user)
+    shared = {f: u for f, u in by_folder.items() if len(u) > 1}
+    assert not shared, f"users share a folder: {shared}"
+    # every API-only user really starts and stays inside, or is refused in one sentence
+    for user in sorted(set(folders) - {o.get("user") for o in OUTCOMES.values()}):
+        if "\x00" in user:
+            with pytest.raises(SpawnFailed) as failed:
+                hub.spawn(user)
+            assert "NUL character" in failed.value.text, failed.value.text
+            assert not (hub.lab_root / "personal_notebooks" / user_folder_name(user)).exists()
+            assert lab_containers(docker_client, hub.prefix) == []
+            continue
+        check_inside(hub, user)
