@@ -16,6 +16,7 @@ import pytest
 from .conftest import lab_spawner_config, unavailable
 from .support.faults import lab_containers
 from .support.hub import SpawnFailed
+from .test_docker_spawner_shares import progress_events
 
 pytestmark = [pytest.mark.docker]
 
@@ -72,6 +73,9 @@ def test_disk_full_at_first_spawn(hub_factory, lab_image, tmp_path, lab_prefix, 
         assert "disk holding" in message and "is full" in message, message
         assert "Traceback" not in message
         assert "is full; free some space" in hub.log_text()
+        # the spawn page reads the same sentence from the progress stream
+        failed = progress_events(hub, "pat")[-1]
+        assert failed.get("failed") and "is full" in failed["message"], failed
         assert_nothing_half_made(lab_root)
         assert lab_containers(docker_client, lab_prefix) == []
 
@@ -94,6 +98,8 @@ def test_lab_root_read_only(hub_factory, lab_image, tmp_path, lab_prefix, docker
         assert "Traceback" not in message
         log = hub.log_text()
         assert "Lab folder for quinn not ready" in log
+        failed = progress_events(hub, "quinn")[-1]
+        assert failed.get("failed") and "may not write" in failed["message"], failed
         assert_nothing_half_made(lab_root)
         assert lab_containers(docker_client, lab_prefix) == []
 
