@@ -88,6 +88,18 @@ def hub_factory(tmp_path):
         hub.stop()
 
 
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory):
+    """A private slapd on loopback with the test directory (tests/support/slapd.py)."""
+    from .support.slapd import slapd_binary, start_slapd
+
+    if slapd_binary() is None:
+        unavailable("slapd is not installed (apt-get install slapd ldap-utils)")
+    server = start_slapd(tmp_path_factory.mktemp("slapd"))
+    yield server
+    server.stop()
+
+
 def lab_spawner_config(image: str, lab_root, prefix: str, extra: str = "") -> str:
     """Config for a hub that spawns LabDockerSpawner on host networking."""
     base = f"""

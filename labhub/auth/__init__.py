@@ -1,0 +1,5 @@
+"""LabAuthenticator: a development login or LDAP / Active Directory, chosen by one setting."""
+
+from .authenticator import LabAuthenticator
+
+__all__ = ["LabAuthenticator"]

@@ -1,0 +1,32 @@
+"""Checks that run when the hub starts: a bad setting stops it with one sentence, no traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+
+def refuse_to_start(log: logging.Logger | logging.LoggerAdapter, message: str) -> None:
+    """Log ``message`` as the one reason the hub stops, and stop it.
+
+    JupyterHub logs any exception raised during start-up with a full traceback;
+    SystemExit passes through that handler, so the admin sees only the sentence.
+    """
+    log.critical("labhub: %s", message)
+    raise SystemExit(1)
+
+
+def check_spawner_config(app: Any) -> None:
+    """Build the configured lab spawner once without a user, so its settings are validated now.
+
+    Otherwise a wrong ``lab_uid`` or ``cifs_shares`` would surface only at the first spawn.
+    """
+    from .lab_settings import LabSettingsMixin
+
+    spawner_class = getattr(app, "spawner_class", None)
+    if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabSettingsMixin):
+        return
+    try:
+        spawner_class(config=app.config)
+    except (ValueError, TypeError) as err:
+        refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")
