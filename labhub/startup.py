@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -27,6 +28,7 @@ def check_spawner_config(app: Any) -> None:
     if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabSettingsMixin):
         return
     try:
-        spawner_class(config=app.config)
+        # a stand-in user: DockerSpawner names its container from user.name as soon as image is set
+        spawner_class(config=app.config, user=SimpleNamespace(name="labhub-config-check"))
     except (ValueError, TypeError) as err:
         refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")
