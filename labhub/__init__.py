@@ -13,8 +13,8 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .auth import LabAuthenticator
-    from .configure import configure
     from .docker_spawner import LabDockerSpawner
+    from .hub_config import configure
     from .swarm_spawner import LabSwarmSpawner
 
 __all__ = ["__version__", "LabDockerSpawner", "LabSwarmSpawner", "LabAuthenticator", "configure"]
@@ -23,7 +23,7 @@ _LAZY = {
     "LabDockerSpawner": ("docker_spawner", "LabDockerSpawner"),
     "LabSwarmSpawner": ("swarm_spawner", "LabSwarmSpawner"),
     "LabAuthenticator": ("auth", "LabAuthenticator"),
-    "configure": ("configure", "configure"),
+    "configure": ("hub_config", "configure"),
 }
 
 
