@@ -1,0 +1,199 @@
+"""``labhub check``: what would stop a lab, found before the hub starts. One line per check."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Config, PyFileConfigLoader
+
+from .certs import CertificateError, check_certificate
+
+OK, FAIL, SKIP = "ok", "FAIL", "skip"
+
+
+class CheckFailed(Exception):
+    """A check's one-sentence reason."""
+
+
+def load_config(path: str) -> Config:
+    """Run a jupyterhub_config.py the way JupyterHub does and return its settings."""
+    folder, name = os.path.split(os.path.abspath(path))
+    if not os.path.isfile(path):
+        raise CheckFailed(f"{path} does not exist.")
+    try:
+        return PyFileConfigLoader(name, path=folder).load_config()
+    except SystemExit as stop:
+        raise CheckFailed(str(stop.code).removeprefix("labhub: ")) from None
+    except Exception as err:  # a config file is arbitrary Python: report whatever it raised
+        raise CheckFailed(f"{path} raised {type(err).__name__}: {err}") from None
+
+
+def _spawner_section(c: Config) -> Config:
+    name = str(c.JupyterHub.get("spawner_class", "labhub.LabDockerSpawner")).rsplit(".", 1)[-1]
+    return c.get(name, Config())
+
+
+def check_docker(c: Config) -> str:
+    import docker
+
+    try:
+        client = docker.from_env(timeout=5)
+        version = client.version()["Version"]
+    except Exception:
+        raise CheckFailed(
+            "No Docker engine answers; start it (systemctl start docker) or check DOCKER_HOST."
+        ) from None
+    return f"Docker engine {version} answers"
+
+
+def check_image(c: Config) -> str:
+    import docker
+
+    from .image import DEFAULT_IMAGE
+
+    image = _spawner_section(c).get("image", DEFAULT_IMAGE)
+    try:
+        docker.from_env(timeout=5).images.get(image)
+    except docker.errors.ImageNotFound:
+        raise CheckFailed(
+            f"The image {image} is not on this machine; build it (labhub build-image) or pull it."
+        ) from None
+    except docker.errors.DockerException:
+        raise CheckFailed("cannot ask Docker for images (the engine does not answer).") from None
+    return f"image {image} present"
+
+
+def check_lab_root(c: Config) -> str:
+    s = _spawner_section(c)
+    lab_root = s.get("lab_root", "/srv/labhub")
+    uid, gid = s.get("lab_uid", 2100), s.get("lab_gid", 2100)
+    if not os.path.isdir(lab_root):
+        raise CheckFailed(f"lab_root {lab_root} does not exist; create it (labhub init does).")
+    st = os.stat(lab_root)
+    mode = stat.S_IMODE(st.st_mode)
+    writable = (
+        (st.st_uid == uid and mode & 0o200)
+        or (st.st_gid == gid and mode & 0o020)
+        or (mode & 0o002)
+        or os.geteuid() == 0  # a root hub creates and chowns the folders itself
+    )
+    if not writable:
+        raise CheckFailed(
+            f"lab_root {lab_root} is not writable by the lab uid {uid} nor by the hub; chown it to {uid}:{gid}."
+        )
+    free = os.statvfs(lab_root)
+    free_gb = free.f_bavail * free.f_frsize / 1e9
+    if free_gb < 1:
+        raise CheckFailed(f"lab_root {lab_root} has only {free_gb:.2f} GB free.")
+    return f"lab_root {lab_root} writable, {free_gb:.0f} GB free"
+
+
+def check_certificate_files(c: Config) -> str:
+    cert, key = c.JupyterHub.get("ssl_cert", ""), c.JupyterHub.get("ssl_key", "")
+    if not cert and not key:
+        raise CheckFailed(
+            "no HTTPS certificate configured (ssl_cert / ssl_key); make one with labhub cert."
+        )
+    try:
+        info = check_certificate(cert, key, min_days=30)
+    except CertificateError as err:
+        raise CheckFailed(str(err)) from None
+    return f"certificate valid for {info.days_left:.0f} more days ({', '.join(info.names) or info.subject})"
+
+
+def check_ldap(c: Config) -> str:
+    a = c.get("LabAuthenticator", Config())
+    mode = (
+        a.get("mode")
+        or os.environ.get("LABHUB_AUTH_MODE")
+        or ("dummy" if os.environ.get("DEV_MODE") == "1" else "ldap")
+    )
+    if mode != "ldap":
+        return SKIP + ": authentication mode is dummy"
+    servers = list(a.get("server_addresses", [])) or (
+        [a["server_address"]] if a.get("server_address") else []
+    )
+    if not servers:
+        raise CheckFailed("LDAP mode but no server_address / server_addresses configured.")
+    import ldap3
+    from ldap3.core.exceptions import LDAPBindError, LDAPException
+
+    tls = str(a.get("tls_strategy", "before_bind"))
+    default_port = 636 if tls.endswith("on_connect") else 389
+    for host in servers:
+        name, _, port = host.partition(":")
+        port = int(port or a.get("server_port", default_port))
+        try:
+            with socket.create_connection((name, port), timeout=5):
+                pass
+        except OSError as err:
+            raise CheckFailed(
+                f"LDAP server {name}:{port} is unreachable ({err.strerror or err})."
+            ) from None
+    if a.get("lookup_dn_search_user"):
+        name, _, port = servers[0].partition(":")
+        port = int(port or a.get("server_port", default_port))
+        tls_options: dict[str, Any] = {}
+        if a.get("tls_ca_file"):
+            tls_options["ca_certs_file"] = a["tls_ca_file"]
+        server = ldap3.Server(
+            name,
+            port=port,
+            use_ssl=tls.endswith("on_connect"),
+            tls=ldap3.Tls(**tls_options),
+            connect_timeout=5,
+        )
+        try:
+            ldap3.Connection(
+                server,
+                user=a["lookup_dn_search_user"],
+                password=a.get("lookup_dn_search_password"),
+                auto_bind=ldap3.AUTO_BIND_TLS_BEFORE_BIND
+                if tls.endswith("before_bind")
+                else ldap3.AUTO_BIND_NO_TLS,
+                receive_timeout=10,
+            ).unbind()
+        except LDAPBindError:
+            raise CheckFailed(
+                f"the LDAP search account {a['lookup_dn_search_user']} was refused (wrong DN or password)."
+            ) from None
+        except LDAPException as err:
+            raise CheckFailed(
+                f"LDAP server {name}:{port} failed: {str(err).splitlines()[0][:150]}"
+            ) from None
+        return f"LDAP {', '.join(servers)} reachable, search account binds"
+    return f"LDAP {', '.join(servers)} reachable"
+
+
+CHECKS: list[tuple[str, Callable[[Config], str]]] = [
+    ("docker", check_docker),
+    ("image", check_image),
+    ("lab_root", check_lab_root),
+    ("https", check_certificate_files),
+    ("ldap", check_ldap),
+]
+
+
+def run_checks(config_path: str, out: Callable[[str], Any] = print) -> int:
+    """Print one line per check; return 0 when none failed."""
+    try:
+        c = load_config(config_path)
+        out(f"{OK:4}  config: {Path(config_path).name} loads")
+    except CheckFailed as err:
+        out(f"{FAIL:4}  config: {err}")
+        return 1
+    failed = 0
+    for name, check in CHECKS:
+        try:
+            result = check(c)
+            status = SKIP if result.startswith(SKIP) else OK
+            out(f"{status:4}  {name}: {result.removeprefix(SKIP + ': ')}")
+        except CheckFailed as err:
+            failed += 1
+            out(f"{FAIL:4}  {name}: {err}")
+    return 1 if failed else 0
