@@ -6,6 +6,8 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+from traitlets import TraitError
+
 
 def refuse_to_start(log: logging.Logger | logging.LoggerAdapter, message: str) -> None:
     """Log ``message`` as the one reason the hub stops, and stop it.
@@ -30,5 +32,5 @@ def check_spawner_config(app: Any) -> None:
     try:
         # a stand-in user: DockerSpawner names its container from user.name as soon as image is set
         spawner_class(config=app.config, user=SimpleNamespace(name="labhub-config-check"))
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, TraitError) as err:
         refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")
