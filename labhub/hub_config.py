@@ -104,9 +104,8 @@ def _parse(option: Option, raw: str) -> Any:
     try:
         return option.kind(raw)
     except ValueError:
-        raise LabConfigError(
-            f"{option.env} must be a {option.kind.__name__}, not {raw!r}."
-        ) from None
+        what = {int: "a whole number", float: "a number"}.get(option.kind, option.kind.__name__)
+        raise LabConfigError(f"{option.env} must be {what}, not {raw!r}.") from None
 
 
 def resolve_options(
