@@ -8,9 +8,12 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from .certs import CertificateError, make_self_signed
@@ -61,7 +64,12 @@ def ensure_proxy() -> None:
 
 def ensure_system_packages(image: str) -> None:
     missing = []
-    if shutil.which("dockerd") is None and shutil.which("docker") is None or shutil.which("dockerd") is None and not _engine_socket_answers():
+    if (
+        shutil.which("dockerd") is None
+        and shutil.which("docker") is None
+        or shutil.which("dockerd") is None
+        and not _engine_socket_answers()
+    ):
         missing.append("docker.io")
     if image == DEFAULT_IMAGE and shutil.which("debootstrap") is None:
         missing.append("debootstrap")
@@ -101,15 +109,19 @@ labhub.configure(
 """
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float) -> bool:
+def _wait_until_served(url: str, cafile: Path, proc: subprocess.Popen, timeout: float) -> bool:
+    """True once the hub answers ``url`` over TLS verified against ``cafile``."""
+    context = ssl.create_default_context(cafile=str(cafile))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex((host, port)) == 0:
-                return True
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (OSError, urllib.error.URLError):
+            pass
         time.sleep(0.2)
     return False
 
@@ -169,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 start_new_session=True,
             )
         stop = _forward_signals(hub)
-        if not _wait_for_port(args.ip, args.port, hub, 60):
+        if not _wait_until_served(f"https://{args.ip}:{args.port}/hub/api", cert, hub, 90):
             tail = (data / "hub.log").read_text(errors="replace").splitlines()[-5:]
             raise CommandError("the hub did not start:\n  " + "\n  ".join(tail))
         password = password_file.read_text().strip()

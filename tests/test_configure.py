@@ -78,9 +78,13 @@ def test_https_files_checked(base, tmp_path):
     configure(c, **base, ssl_cert=str(tmp_path / "a.crt"), ssl_key=str(tmp_path / "a.key"))
     assert c.JupyterHub.port == 8443
     with pytest.raises(LabConfigError, match="does not belong"):
-        configure(Config(), **base, ssl_cert=str(tmp_path / "a.crt"), ssl_key=str(tmp_path / "b.key"))
+        configure(
+            Config(), **base, ssl_cert=str(tmp_path / "a.crt"), ssl_key=str(tmp_path / "b.key")
+        )
     with pytest.raises(LabConfigError, match="does not exist"):
-        configure(Config(), **base, ssl_cert=str(tmp_path / "nope.crt"), ssl_key=str(tmp_path / "a.key"))
+        configure(
+            Config(), **base, ssl_cert=str(tmp_path / "nope.crt"), ssl_key=str(tmp_path / "a.key")
+        )
     with pytest.raises(LabConfigError, match="both ssl_cert and ssl_key"):
         configure(Config(), **base, ssl_cert=str(tmp_path / "a.crt"))
 
