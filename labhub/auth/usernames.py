@@ -31,7 +31,8 @@ def split_login(raw: str) -> LoginName:
     """
     if not isinstance(raw, str):
         raise LoginRefused("The username must be text.")
-    name = unicodedata.normalize("NFC", raw).strip()
+    # NFKC: the directory matches fullwidth and other compatibility forms as the plain name
+    name = unicodedata.normalize("NFKC", raw).strip()
     if not name:
         raise LoginRefused("The username is empty.")
     if len(name) > MAX_LOGIN_LENGTH:
