@@ -90,6 +90,10 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
     def uses_host_network(self) -> bool:
         return self.network_name == "host"
 
+    def host_listen_ip(self) -> str:
+        """Where a host-network lab listens: the host's loopback, never its public interfaces."""
+        return LOOPBACK
+
     # Every mount goes through lab_mount_specs; DockerSpawner's own binds are not used.
     @property
     def volume_binds(self) -> dict:
@@ -150,7 +154,7 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
         if self.uses_host_network:
             # A host-network container shares the host's ports: pick a free one, listen on loopback only.
             self.port = random_port()
-            self.ip = LOOPBACK
+            self.ip = self.host_listen_ip()
         self.reset_progress()
         if "\x00" in self.user.name:
             # the engine refuses a NUL in JUPYTERHUB_USER only after creating the container
@@ -233,7 +237,7 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
         super().load_state(state)
         if state.get("host_port"):
             self.port = int(state["host_port"])
-            self.ip = LOOPBACK
+            self.ip = self.host_listen_ip()
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         if self.uses_host_network:

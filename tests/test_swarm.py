@@ -1,0 +1,137 @@
+"""LabSwarmSpawner on a real one-node swarm (services on the host network, loopback only)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import pytest
+
+from .conftest import lab_spawner_config
+from .support.swarm import ensure_swarm, leave_swarm, swarm_state
+from .test_docker_spawner_e2e import get_file, put_file
+
+pytestmark = [pytest.mark.docker, pytest.mark.swarm]
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_engine):
+    made_here = ensure_swarm()
+    assert swarm_state() == "active"
+    yield
+    if made_here:
+        leave_swarm()
+
+
+def swarm_config(image, lab_root, prefix, extra=""):
+    return lab_spawner_config(image, lab_root, prefix, extra).replace(
+        "LabDockerSpawner", "LabSwarmSpawner"
+    )
+
+
+def services(docker_client, prefix):
+    return [s for s in docker_client.services.list() if s.name.startswith(prefix)]
+
+
+def test_spawn_write_stop_respawn_on_swarm(
+    swarm, hub_factory, lab_image, lab_root, lab_prefix, docker_client, tmp_path
+):
+    nfs_like = tmp_path / "team-data"
+    nfs_like.mkdir()
+    os.chown(nfs_like, 2100, 2100)  # as the export of a real NFS server would be
+    extra = f"""
+c.LabSwarmSpawner.placement_constraints = ["node.role == manager"]
+c.LabSwarmSpawner.lab_volumes = {{"{lab_prefix}-team-{{username}}": "/home/jovyan/team"}}
+c.LabSwarmSpawner.volume_driver_options = {{
+    "{lab_prefix}-team-{{username}}": {{"type": "none", "o": "bind", "device": {str(nfs_like)!r}}}
+}}
+c.LabSwarmSpawner.mem_limit = "1G"
+"""
+    hub = hub_factory(swarm_config(lab_image, lab_root, lab_prefix, extra))
+    t0 = time.monotonic()
+    hub.spawn("alice")
+    print(f"\nswarm spawn: {time.monotonic() - t0:.2f} s")
+    [service] = services(docker_client, lab_prefix)
+    spec = service.attrs["Spec"]["TaskTemplate"]
+    assert spec["Placement"]["Constraints"] == ["node.role == manager"]
+    assert spec["Resources"]["Limits"]["MemoryBytes"] == 1024**3
+    assert spec["ContainerSpec"]["User"] == "2100:2100"
+    mounts = {m["Target"]: m for m in spec["ContainerSpec"]["Mounts"]}
+    # a named volume with driver options reaches the task intact: not rewritten to a bind
+    team = mounts["/home/jovyan/team"]
+    assert team["Type"] == "volume"
+    assert team["VolumeOptions"]["DriverConfig"] == {
+        "Name": "local",
+        "Options": {"type": "none", "o": "bind", "device": str(nfs_like)},
+    }
+    assert mounts["/home/jovyan/work"]["Source"] == str(lab_root / "personal_notebooks" / "alice")
+    # the task's container got the same mounts
+    [task] = service.tasks(filters={"desired-state": "running"})
+    container = docker_client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert {m["Destination"] for m in container.attrs["Mounts"]} >= {
+        "/home/jovyan/work",
+        "/home/jovyan/shared",
+        "/home/jovyan/team",
+    }
+
+    put_file(hub, "alice", "work/notes.txt", "on the swarm")
+    put_file(hub, "alice", "shared/team.txt", "for everyone")
+    put_file(hub, "alice", "team/data.txt", "on the volume")
+    hub.stop_server("alice")
+    assert services(docker_client, lab_prefix) == []
+    for path in (
+        lab_root / "personal_notebooks/alice/notes.txt",
+        lab_root / "shared_notebooks/team.txt",
+        nfs_like / "data.txt",
+    ):
+        st = path.stat()
+        assert (st.st_uid, st.st_gid) == (2100, 2100), path
+    hub.spawn("alice")
+    r = get_file(hub, "alice", "work/notes.txt")
+    assert r.status_code == 200 and r.json()["content"] == "on the swarm"
+    hub.stop_server("alice")
+
+
+def test_folder_created_by_a_task_on_the_node(
+    swarm, hub_factory, lab_image, lab_root, lab_prefix, docker_client
+):
+    extra = 'c.LabSwarmSpawner.folder_creation = "task"\n'
+    # the hub does not create anything itself: only the root folders exist, owned by the lab
+    from labhub.folders import ensure_lab_folders
+
+    ensure_lab_folders(
+        str(lab_root / "personal_notebooks"), str(lab_root / "shared_notebooks"), 2100, 2100
+    )
+    hub = hub_factory(swarm_config(lab_image, lab_root, lab_prefix, extra))
+    name = hub.spawn("Bob Task")["name"]
+    from labhub.names import user_folder_name
+
+    folder = lab_root / "personal_notebooks" / user_folder_name(name)
+    st = folder.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (2100, 2100, 0o700)
+    put_file(hub, name, "work/x.txt", "made by the lab")
+    assert (folder / "x.txt").stat().st_uid == 2100
+    hub.stop_server(name)
+    assert services(docker_client, lab_prefix) == []
+
+
+def test_swarm_and_docker_spawn_times(swarm, hub_factory, lab_image, lab_root, lab_prefix):
+    """Not a timed test: prints the two medians for the closing note and benchmarks."""
+    times = {}
+    for kind, config in (
+        ("docker", lab_spawner_config(lab_image, lab_root, lab_prefix)),
+        ("swarm", swarm_config(lab_image, lab_root, lab_prefix)),
+    ):
+        hub = hub_factory(config, name=f"hub-{kind}")
+        samples = []
+        for i in range(3):
+            t0 = time.monotonic()
+            hub.spawn(f"timer{i}")
+            samples.append(time.monotonic() - t0)
+            hub.stop_server(f"timer{i}")
+        times[kind] = statistics.median(samples)
+    print(
+        f"\nmedian spawn: LabDockerSpawner {times['docker']:.2f} s, LabSwarmSpawner {times['swarm']:.2f} s"
+    )
+    assert all(t < 120 for t in times.values())
