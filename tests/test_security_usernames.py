@@ -1,4 +1,4 @@
-"""Hostile usernames through the real login form (dummy mode, XSRF) and the REST API.
+"""Hostile usernames through the real login form (LabAuthenticator's dummy mode, XSRF) and the REST API.
 
 Each name is either refused, or becomes a hub user whose lab writes into exactly
 one folder of its own directly inside ``personal_notebooks/``; no two hub users
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from labhub.auth.usernames import split_login
 from labhub.names import MAX_NAME_LENGTH, user_folder_name
 
 from .conftest import lab_spawner_config
@@ -93,6 +94,13 @@ HOSTILE: list[tuple[str, str]] = [
     ("blank", " alice"),
 ]
 
+#: labhub's own login in dummy mode, as a lab in development runs it
+LAB_DUMMY = f"""
+c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
+c.LabAuthenticator.mode = "dummy"
+c.LabAuthenticator.dummy_password = {PASSWORD!r}
+"""
+
 _FORM_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
 
 #: Filled by the per-name tests: hub username -> folder name; checked by the last test.
@@ -103,7 +111,8 @@ OUTCOMES: dict[str, dict] = {}
 def hostile_hub(lab_image, docker_client, tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     prefix = "labh" + secrets.token_hex(3)
-    hub = HubProcess(root / "hub", lab_spawner_config(lab_image, root / "lab", prefix))
+    config = lab_spawner_config(lab_image, root / "lab", prefix, LAB_DUMMY)
+    hub = HubProcess(root / "hub", config)
     hub.lab_root = root / "lab"
     hub.prefix = prefix
     hub.start()
@@ -170,7 +179,7 @@ def test_hostile_name_through_login_form(hostile_hub, kind, name):
     if username is None:
         # the form's name is cleaned (control characters become spaces, as tornado does for
         # every form argument) and normalised; it must then be a user who already exists
-        username = _FORM_CONTROL.sub(" ", name).strip().lower()
+        username = split_login(_FORM_CONTROL.sub(" ", name)).user.lower()
         assert username in before, f"{name!r} logged in as nobody we know"
     folder = check_inside(hub, username)
     OUTCOMES[name] = {"kind": kind, "via": "form", "user": username, "folder": folder}
