@@ -1,0 +1,33 @@
+# A lab across several machines on Docker Swarm. Notebooks live on an NFS export that every
+# node mounts at the same path (/srv/labhub); the hub runs on a manager node.
+import os
+
+import labhub
+
+c = get_config()  # noqa: F821
+
+labhub.configure(
+    c,
+    spawner="swarm",
+    lab_root="/srv/labhub",
+    data_dir=os.environ.get("LABHUB_DATA_DIR", "/srv/jupyterhub/data"),
+    image="registry.lab.example/labhub-lab:2026.11",  # every node pulls it from your registry
+    uid_strategy="docker-stacks",
+    mem_limit="8G",
+)
+
+# labs on any worker; the hub reaches them at their node's address
+c.LabSwarmSpawner.host_network_ip = "0.0.0.0"
+c.LabSwarmSpawner.placement_constraints = ["node.role == worker", "node.labels.lab == true"]
+c.LabSwarmSpawner.mem_guarantee = "2G"
+# the hub cannot chown on the NFS export (root squash): a task on the node does it
+c.LabSwarmSpawner.folder_creation = "task"
+# a team dataset straight from the NFS server, read-only, with the volume's own options
+c.LabSwarmSpawner.lab_read_only_volumes = {"team-datasets": "/home/jovyan/datasets"}
+c.LabSwarmSpawner.volume_driver_options = {
+    "team-datasets": {
+        "type": "nfs",
+        "o": "addr=nfs.lab.example,nfsvers=4.2,ro",
+        "device": ":/export/datasets",
+    },
+}
