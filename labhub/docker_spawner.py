@@ -106,6 +106,8 @@ class LabDockerSpawner(LabSettingsMixin, DockerSpawner):
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
         env.update(self.lab_run_as()["environment"])
+        # remote kernels run as the hub user's name; the folder name is only for paths
+        env.update(self.lab_gateway_environment(self.user.name))
         return env
 
     async def create_object(self) -> dict[str, Any]:

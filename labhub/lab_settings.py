@@ -12,9 +12,9 @@ import os
 from typing import Any
 
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, default, validate
-from traitlets.config import LoggingConfigurable
 
 from . import folders, mounts
+from .gateway import GatewaySettingsMixin
 from .names import user_folder_name
 from .paths import share_dir
 from .specs import UID_STRATEGIES, run_as
@@ -29,7 +29,7 @@ class LabSpawnError(RuntimeError):
         return str(self)
 
 
-class LabSettingsMixin(LoggingConfigurable):
+class LabSettingsMixin(GatewaySettingsMixin):
     """Lab semantics shared by LabDockerSpawner and LabSwarmSpawner."""
 
     lab_root = Unicode(
