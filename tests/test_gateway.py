@@ -144,3 +144,31 @@ def test_pyspark_kernel_through_the_gateway(tmp_path, hub_factory, lab_image, la
         assert out.split()[2].startswith("local[")
     finally:
         gw.stop()
+
+
+def test_shipped_kernelspecs_name_real_process_proxies():
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from .support.gateway import gateway_python
+
+    specs = sorted((Path(__file__).parent.parent / "share/labhub/kernels").glob("*/kernel.json"))
+    assert {p.parent.name for p in specs} == {
+        "pyspark-standalone",
+        "pyspark-yarn",
+        "pyspark-kubernetes",
+    }
+    for path in specs:
+        spec = json.loads(path.read_text())
+        assert spec["language"] == "python" and spec["argv"] and spec["display_name"]
+        module, _, name = spec["metadata"]["process_proxy"]["class_name"].rpartition(".")
+        # the class is defined in the Enterprise Gateway the tests run (read, not imported:
+        # the Kubernetes module needs a cluster to import)
+        script = (
+            "import importlib.util, sys; "
+            f"src = open(importlib.util.find_spec({module!r}).origin).read(); "
+            f"sys.exit(0 if 'class {name}(' in src else 1)"
+        )
+        check = subprocess.run([gateway_python(), "-c", script], capture_output=True, text=True)
+        assert check.returncode == 0, (path, check.stderr[-500:])
