@@ -73,7 +73,11 @@ def hub_limits() -> str:
 
         cfg = Config()
         labhub.configure(
-            cfg, lab_root="/tmp/labhub-bench-probe", auth_mode="dummy", dummy_password="x"
+            cfg,
+            lab_root="/tmp/labhub-bench-probe",
+            data_dir="/tmp/labhub-bench-probe/data",
+            auth_mode="dummy",
+            dummy_password="x",
         )
     except Exception as err:  # configure() missing or refusing: fall back to JupyterHub defaults
         return f"# labhub.configure() unavailable ({type(err).__name__}); JupyterHub default limits"
