@@ -166,6 +166,18 @@ def _validate(v: dict[str, Any]) -> None:
         raise LabConfigError(f"port must be between 1 and 65535, not {v['port']}.")
 
 
+#: configure() options copied to the LabAuthenticator trait of the same meaning, when set.
+_LDAP_TRAITS = {
+    "ldap_port": "server_port",
+    "ldap_ca_file": "tls_ca_file",
+    "ldap_bind_dn_template": "bind_dn_template",
+    "ldap_user_search_base": "user_search_base",
+    "ldap_user_attribute": "user_attribute",
+    "ldap_allowed_groups": "allowed_groups",
+    "ldap_admin_groups": "admin_groups",
+}
+
+
 def _set_named(entries: list[dict], entry: dict) -> list[dict]:
     """``entries`` with the one named like ``entry`` replaced: applying twice adds nothing."""
     return [e for e in entries if e.get("name") != entry["name"]] + [entry]
@@ -233,14 +245,15 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
             "172.17.0.1" if v["network"] == "bridge" else "jupyterhub"
         )
     if v["gateway_url"]:
-        s.gateway_url = v["gateway_url"]
         s.gateway_validate_cert = v["gateway_validate_cert"]
-        if v["gateway_auth_token"]:
-            s.gateway_auth_token = v["gateway_auth_token"]
-        if v["gateway_request_timeout"]:
-            s.gateway_request_timeout = v["gateway_request_timeout"]
-        if v["gateway_connect_timeout"]:
-            s.gateway_connect_timeout = v["gateway_connect_timeout"]
+        for option in (
+            "gateway_url",
+            "gateway_auth_token",
+            "gateway_request_timeout",
+            "gateway_connect_timeout",
+        ):
+            if v[option]:
+                s[option] = v[option]
 
     # --- login --------------------------------------------------------------
     c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
@@ -253,25 +266,14 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
         a.server_addresses = v["ldap_servers"]
         a.server_address = v["ldap_servers"][0].rsplit(":", 1)[0]
         a.tls_strategy = v["ldap_tls"]
-        if v["ldap_port"]:
-            a.server_port = v["ldap_port"]
-        if v["ldap_ca_file"]:
-            a.tls_ca_file = v["ldap_ca_file"]
-        if v["ldap_bind_dn_template"]:
-            a.bind_dn_template = v["ldap_bind_dn_template"]
+        for option, trait in _LDAP_TRAITS.items():
+            if v[option]:
+                a[trait] = v[option]
         if v["ldap_search_user"]:
             a.lookup_dn = True
             a.lookup_dn_search_user = v["ldap_search_user"]
             a.lookup_dn_search_password = v["ldap_search_password"]
             a.lookup_dn_user_dn_attribute = v["ldap_user_attribute"] or "uid"
-        if v["ldap_user_search_base"]:
-            a.user_search_base = v["ldap_user_search_base"]
-        if v["ldap_user_attribute"]:
-            a.user_attribute = v["ldap_user_attribute"]
-        if v["ldap_allowed_groups"]:
-            a.allowed_groups = v["ldap_allowed_groups"]
-        if v["ldap_admin_groups"]:
-            a.admin_groups = v["ldap_admin_groups"]
         if v["ldap_allow_all"]:
             c.Authenticator.allow_all = True
 
