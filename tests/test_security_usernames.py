@@ -212,3 +212,32 @@ def test_hostile_names_through_api(hostile_hub, docker_client):
             assert lab_containers(docker_client, hub.prefix) == []
             continue
         check_inside(hub, user)
+
+
+@pytest.mark.slow
+def test_no_two_users_share_a_folder(hostile_hub):
+    hub = hostile_hub
+    assert len(OUTCOMES) == len({n for _, n in HOSTILE}), "run the per-name tests first"
+    personal_root = hub.lab_root / "personal_notebooks"
+    by_folder: dict[str, set[str]] = {}
+    for outcome in OUTCOMES.values():
+        if "folder" in outcome:
+            by_folder.setdefault(outcome["folder"], set()).add(outcome["user"])
+    assert all(len(users) == 1 for users in by_folder.values()), by_folder
+    assert set(by_folder) <= {p.name for p in personal_root.iterdir()}
+    # nothing else appeared under lab_root: only the two lab folders
+    assert sorted(p.name for p in hub.lab_root.iterdir()) == [
+        "personal_notebooks",
+        "shared_notebooks",
+    ]
+    # every folder on disk is a direct child holding one owner's marker
+    for path in personal_root.iterdir():
+        assert path.is_dir() and not path.is_symlink(), path
+    for folder, users in by_folder.items():
+        (user,) = users
+        assert (personal_root / folder / "owner.txt").read_text() == f"owner {user!r}"
+    rejected = sum(1 for o in OUTCOMES.values() if o.get("result") == "rejected")
+    print(
+        f"\n{len(OUTCOMES)} hostile names through the form: {rejected} refused, "
+        f"{len(OUTCOMES) - rejected} logged in as {len(by_folder)} distinct users, one folder each"
+    )
