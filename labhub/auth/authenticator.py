@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import ldap3
 from ldapauthenticator import LDAPAuthenticator
 from tornado import web
-from traitlets import Bool, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
 from ..startup import check_spawner_config, refuse_to_start
 from .directory import DirectorySettings, DirectoryUnavailable, directory_login
@@ -51,8 +51,7 @@ class LabAuthenticator(LDAPAuthenticator):
     ``server_addresses``, verified TLS, escaped input and admin groups.
     """
 
-    mode = Enum(
-        ["ldap", "dummy"],
+    mode = Unicode(
         config=True,
         help="""``ldap`` (production: LDAP or Active Directory) or ``dummy`` (development:
         any username, the one ``dummy_password``). Defaults to the environment:
@@ -65,6 +64,23 @@ class LabAuthenticator(LDAPAuthenticator):
         if mode not in ("ldap", "dummy"):
             refuse_to_start(self.log, f"LABHUB_AUTH_MODE must be 'ldap' or 'dummy', not {mode!r}.")
         return mode
+
+    @validate("mode")
+    def _valid_mode(self, proposal: Any) -> str:
+        # checked while JupyterHub builds the authenticator: a TraitError there prints a traceback
+        if proposal.value not in ("ldap", "dummy"):
+            refuse_to_start(
+                self.log,
+                f"LabAuthenticator.mode must be 'ldap' or 'dummy', not {proposal.value!r}.",
+            )
+        return proposal.value
+
+    def _require_either_lookup_dn_or_bind_dn_template(self, change: Any) -> None:
+        """Replaces the stock check, which raises mid-construction with a traceback.
+
+        The same rule is checked at start-up by ``check_allow_config``, in one sentence,
+        and only in LDAP mode (dummy mode needs neither setting).
+        """
 
     dummy_password = Unicode(
         config=True,
