@@ -13,7 +13,7 @@ from typing import Any
 
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, default, validate
 
-from . import folders, mounts
+from . import folder_task, folders, mounts
 from .gateway import GatewaySettingsMixin
 from .names import user_folder_name
 from .paths import share_dir
@@ -181,6 +181,17 @@ class LabSettingsMixin(GatewaySettingsMixin):
         help="""Create the lab folders and the user's personal folder on the hub's host
         before the container starts. Turn off only when another system provisions them.""",
     )
+    folder_creation = Enum(
+        ["hub", "task", "auto"],
+        default_value="auto",
+        config=True,
+        help="""Who creates a user's personal folder before their lab starts. ``hub``: the
+        hub itself, on its own view of ``lab_root``. ``task``: a short-lived root helper
+        (a container of the lab image, or a Swarm task on the lab's node) with the
+        folder's parent mounted; for a hub that is not root or does not see ``lab_root``.
+        ``auto``: the hub when it can give files to the lab uid (it runs as root or as
+        ``lab_uid``), the helper otherwise. LabSwarmSpawner defaults to ``task``.""",
+    )
 
     # --- spawn progress -----------------------------------------------------
 
@@ -286,6 +297,13 @@ class LabSettingsMixin(GatewaySettingsMixin):
         if not self.prepare_folders:
             return False
         self.report_progress(10, "Preparing your notebook folder")
+        if folder_task.uses_task(self.folder_creation, self.lab_uid):
+            try:
+                await self.create_folder_by_task()
+            except RuntimeError as err:
+                self.log.error("Folder helper for %s failed: %s", self.user.name, err)
+                raise LabSpawnError(str(err)) from None
+            return False
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(
@@ -307,6 +325,10 @@ class LabSettingsMixin(GatewaySettingsMixin):
         except folders.LabFolderError as err:
             self.log.error("Lab folder for %s not ready: %s", self.user.name, err)
             raise LabSpawnError(str(err)) from None
+
+    async def create_folder_by_task(self) -> None:
+        """Create the user's folder with a root helper container (Swarm: a helper task)."""
+        await folder_task.run_folder_container(self)
 
 
 def _read_text(path: str) -> str:

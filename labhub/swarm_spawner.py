@@ -17,21 +17,11 @@ from docker.types import (
     TaskTemplate,
 )
 from dockerspawner import SwarmSpawner
-from traitlets import Enum, List, Unicode, default
+from traitlets import List, Unicode, default
 
+from . import folder_task
 from .docker_spawner import LABEL_LAB, LabDockerSpawner
-from .lab_settings import LabSpawnError
-from .mounts import LABEL_USER, bind_mount, redacted
-
-#: Shell run by the folder task as root; the folder path is an argument, never part of the script.
-_FOLDER_SCRIPT = (
-    'set -eu; folder="$1"; uid="$2"; gid="$3"; '
-    'if [ -e "$folder" ] && [ ! -d "$folder" ] || [ -L "$folder" ]; then '
-    'echo "not a folder: $folder" >&2; exit 3; fi; '
-    'if [ ! -d "$folder" ]; then staging="$(mktemp -d "$(dirname "$folder")/.creating-XXXXXX")"; '
-    'chown "$uid:$gid" "$staging"; chmod 0700 "$staging"; mv -T "$staging" "$folder" || rmdir "$staging"; fi; '
-    'chown "$uid:$gid" "$folder"; chmod 0700 "$folder"'
-)
+from .mounts import LABEL_USER, redacted
 
 
 class LabSwarmSpawner(LabDockerSpawner, SwarmSpawner):
@@ -54,16 +44,6 @@ class LabSwarmSpawner(LabDockerSpawner, SwarmSpawner):
         Unicode(),
         config=True,
         help="""Spread labs over nodes by a label, e.g. ``["node.labels.rack"]``.""",
-    )
-    folder_creation = Enum(
-        ["hub", "task"],
-        default_value="hub",
-        config=True,
-        help="""Who creates a user's folder before their lab starts. ``hub``: the hub, on
-        its own copy of ``lab_root`` (the same NFS mount as the nodes'). ``task``: a
-        short-lived root task of the lab image on the node that runs the lab, for when the
-        hub cannot see or ``chown`` ``lab_root`` (a non-root hub, or ``lab_root`` mounted
-        only on the nodes).""",
     )
     host_network_ip = Unicode(
         "127.0.0.1",
@@ -92,63 +72,12 @@ class LabSwarmSpawner(LabDockerSpawner, SwarmSpawner):
 
     # --- folders ---------------------------------------------------------------------
 
-    async def prepare_lab_folders(self) -> bool:
-        if self.folder_creation == "hub":
-            return await super().prepare_lab_folders()
-        self.report_progress(10, "Preparing your notebook folder")
-        await self._run_folder_task()
-        return False
+    @default("folder_creation")
+    def _default_folder_creation(self) -> str:
+        return "task"  # the hub may not be on, or see lab_root from, the node that runs the lab
 
-    async def _run_folder_task(self) -> None:
-        """Create the user's folder with a one-shot root task (no hub access to lab_root needed)."""
-        parent = self.personal_notebooks_dir
-        spec = ContainerSpec(
-            image=self.image,
-            command=[
-                "sh",
-                "-c",
-                _FOLDER_SCRIPT,
-                "labhub-folder",
-                self.personal_folder,
-                str(self.lab_uid),
-                str(self.lab_gid),
-            ],
-            user="0",
-            mounts=[bind_mount(parent, parent)],
-            labels={LABEL_LAB: "folder-task", LABEL_USER: self.lab_folder_name},
-        )
-        task = TaskTemplate(
-            container_spec=spec,
-            restart_policy=RestartPolicy(condition="none"),
-            placement=Placement(constraints=list(self.placement_constraints) or None),
-            # swarm has no "none" network; the host network adds no bridge and the task talks to nobody
-            networks=["host"],
-        )
-        name = f"{self.object_name}-folder"
-        with contextlib.suppress(NotFound):
-            await self.docker("remove_service", name)
-        service = await self.docker("create_service", task, name=name)
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 120
-            while loop.time() < deadline:
-                tasks = await self.docker("tasks", filters={"service": name})
-                states = [t["Status"]["State"] for t in tasks]
-                if "complete" in states:
-                    return
-                if any(s in ("failed", "rejected") for s in states):
-                    error = tasks[0]["Status"].get("Err", "")
-                    raise LabSpawnError(
-                        f"Your notebook folder could not be prepared on the node ({error or 'the task failed'}); "
-                        "tell the lab admin."
-                    )
-                await asyncio.sleep(0.2)
-            raise LabSpawnError(
-                "Preparing your notebook folder took over 120 s; tell the lab admin."
-            )
-        finally:
-            with contextlib.suppress(NotFound):
-                await self.docker("remove_service", service["ID"])
+    async def create_folder_by_task(self) -> None:
+        await folder_task.run_folder_service(self)
 
     # --- the service -------------------------------------------------------------------
 
