@@ -37,6 +37,7 @@ def services(docker_client, prefix):
 def test_spawn_write_stop_respawn_on_swarm(
     swarm, hub_factory, lab_image, lab_root, lab_prefix, docker_client, tmp_path
 ):
+    lab_root.mkdir()  # lab_root is the NFS mount every node has; the folder task makes the rest
     nfs_like = tmp_path / "team-data"
     nfs_like.mkdir()
     os.chown(nfs_like, 2100, 2100)  # as the export of a real NFS server would be
@@ -75,6 +76,10 @@ c.LabSwarmSpawner.mem_limit = "1G"
         "/home/jovyan/team",
     }
 
+    folder = (lab_root / "personal_notebooks" / "alice").stat()
+    assert (folder.st_uid, folder.st_gid, folder.st_mode & 0o777) == (2100, 2100, 0o700)
+    assert [s for s in services(docker_client, lab_prefix) if s.name.endswith("-folder")] == []
+
     put_file(hub, "alice", "work/notes.txt", "on the swarm")
     put_file(hub, "alice", "shared/team.txt", "for everyone")
     put_file(hub, "alice", "team/data.txt", "on the volume")
@@ -96,7 +101,7 @@ c.LabSwarmSpawner.mem_limit = "1G"
 def test_folder_created_by_a_task_on_the_node(
     swarm, hub_factory, lab_image, lab_root, lab_prefix, docker_client
 ):
-    extra = 'c.LabSwarmSpawner.folder_creation = "task"\n'
+    extra = 'c.LabSwarmSpawner.folder_creation = "task"\n'  # the default, said out loud
     # the hub does not create anything itself: only the root folders exist, owned by the lab
     from labhub.folders import ensure_lab_folders
 
@@ -118,6 +123,7 @@ def test_folder_created_by_a_task_on_the_node(
 
 def test_swarm_and_docker_spawn_times(swarm, hub_factory, lab_image, lab_root, lab_prefix):
     """Not a timed test: prints the two medians for the closing note and benchmarks."""
+    lab_root.mkdir()
     times = {}
     for kind, config in (
         ("docker", lab_spawner_config(lab_image, lab_root, lab_prefix)),
