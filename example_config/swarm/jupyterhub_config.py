@@ -20,7 +20,8 @@ labhub.configure(
 c.LabSwarmSpawner.host_network_ip = "0.0.0.0"
 c.LabSwarmSpawner.placement_constraints = ["node.role == worker", "node.labels.lab == true"]
 c.LabSwarmSpawner.mem_guarantee = "2G"
-# the hub cannot chown on the NFS export (root squash): a task on the node does it
+# the default on Swarm, said out loud: the hub cannot chown on the NFS export (root squash),
+# so a short root task on the node makes each personal folder
 c.LabSwarmSpawner.folder_creation = "task"
 # a team dataset straight from the NFS server, read-only, with the volume's own options
 c.LabSwarmSpawner.lab_read_only_volumes = {"team-datasets": "/home/jovyan/datasets"}
