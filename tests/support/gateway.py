@@ -166,8 +166,11 @@ def run_code(ws_url: str, headers: dict[str, str], code: str, timeout: float = 6
             )
         )
         out = []
+        replied = idle = False
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        # shell (execute_reply) and iopub (stream, status) are separate channels: the reply can
+        # overtake the printed output, so wait for both the reply and the kernel going idle
+        while time.monotonic() < deadline and not (replied and idle):
             msg = json.loads(ws.recv())
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -177,7 +180,11 @@ def run_code(ws_url: str, headers: dict[str, str], code: str, timeout: float = 6
             elif kind == "error":
                 raise RuntimeError("\n".join(msg["content"]["traceback"]))
             elif kind == "execute_reply":
-                return "".join(out)
-        raise TimeoutError("no execute_reply")
+                replied = True
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+        if not (replied and idle):
+            raise TimeoutError(f"no execute_reply and idle status within {timeout} s")
+        return "".join(out)
     finally:
         ws.close()
