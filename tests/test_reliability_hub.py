@@ -20,18 +20,9 @@ from labhub.names import user_folder_name
 
 from .conftest import lab_spawner_config
 from .support.faults import lab_containers, reliability_config, wait_until
+from .test_docker_spawner_e2e import put_file
 
 pytestmark = [pytest.mark.docker]
-
-
-def put_file(hub, user: str, path: str, content: str) -> None:
-    r = hub.user_request(
-        user,
-        "PUT",
-        f"/api/contents/{path}",
-        json={"type": "file", "format": "text", "content": content},
-    )
-    assert r.status_code in (200, 201), r.text
 
 
 def read_file(hub, user: str, path: str) -> str | None:
