@@ -5,13 +5,27 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from traitlets.config import Config, PyFileConfigLoader
 
 from .certs import CertificateError, check_certificate
+from .options import (
+    DEFAULT_LAB_GID,
+    DEFAULT_LAB_ROOT,
+    DEFAULT_LAB_UID,
+    DEFAULT_LDAP_TLS,
+    DEFAULT_SPAWNER,
+    LDAP,
+    LDAP_PORT,
+    LDAPS_PORT,
+    SPAWNER_CLASSES,
+    OptionError,
+    auth_mode,
+    spawner_kind,
+)
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 
@@ -34,8 +48,18 @@ def load_config(path: str) -> Config:
 
 
 def _spawner_section(c: Config) -> Config:
-    name = str(c.JupyterHub.get("spawner_class", "labhub.LabDockerSpawner")).rsplit(".", 1)[-1]
-    return c.get(name, Config())
+    configured = c.JupyterHub.spawner_class if "JupyterHub.spawner_class" in c else None
+    kind = spawner_kind(configured) or DEFAULT_SPAWNER
+    return c.get(SPAWNER_CLASSES[kind].rsplit(".", 1)[-1], Config())
+
+
+def config_auth_mode(c: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The mode the hub will run ``c`` in: the same rule LabAuthenticator and configure() use."""
+    configured = c.LabAuthenticator.mode if "LabAuthenticator.mode" in c else None
+    try:
+        return auth_mode(configured, os.environ if environ is None else environ)
+    except OptionError as err:
+        raise CheckFailed(str(err)) from None
 
 
 def check_docker(c: Config) -> str:
@@ -70,8 +94,8 @@ def check_image(c: Config) -> str:
 
 def check_lab_root(c: Config) -> str:
     s = _spawner_section(c)
-    lab_root = s.get("lab_root", "/srv/labhub")
-    uid, gid = s.get("lab_uid", 2100), s.get("lab_gid", 2100)
+    lab_root = s.get("lab_root", DEFAULT_LAB_ROOT)
+    uid, gid = s.get("lab_uid", DEFAULT_LAB_UID), s.get("lab_gid", DEFAULT_LAB_GID)
     if not os.path.isdir(lab_root):
         raise CheckFailed(f"lab_root {lab_root} does not exist; create it (labhub init does).")
     st = os.stat(lab_root)
@@ -108,13 +132,9 @@ def check_certificate_files(c: Config) -> str:
 
 def check_ldap(c: Config) -> str:
     a = c.get("LabAuthenticator", Config())
-    mode = (
-        a.get("mode")
-        or os.environ.get("LABHUB_AUTH_MODE")
-        or ("dummy" if os.environ.get("DEV_MODE") == "1" else "ldap")
-    )
-    if mode != "ldap":
-        return SKIP + ": authentication mode is dummy"
+    mode = config_auth_mode(c)
+    if mode != LDAP:
+        return f"{SKIP}: authentication mode is {mode}"
     servers = list(a.get("server_addresses", [])) or (
         [a["server_address"]] if a.get("server_address") else []
     )
@@ -123,8 +143,9 @@ def check_ldap(c: Config) -> str:
     import ldap3
     from ldap3.core.exceptions import LDAPBindError, LDAPException
 
-    tls = str(a.get("tls_strategy", "before_bind"))
-    default_port = 636 if tls.endswith("on_connect") else 389
+    # a TlsStrategy member or its name: str() of the member ends with the name
+    tls = str(a.get("tls_strategy", DEFAULT_LDAP_TLS))
+    default_port = LDAPS_PORT if tls.endswith("on_connect") else LDAP_PORT
     for host in servers:
         name, _, port = host.partition(":")
         port = int(port or a.get("server_port", default_port))

@@ -19,6 +19,7 @@ from pathlib import Path
 from .certs import CertificateError, make_self_signed
 from .engine import EngineError, ensure_engine
 from .image import DEFAULT_IMAGE, ImageBuildError, build_offline_image, image_exists
+from .options import DEFAULT_IP, DUMMY, HTTPS_PORT
 from .paths import share_dir
 
 
@@ -102,11 +103,28 @@ labhub.configure(
     port={port},
     ssl_cert={ssl_cert!r},
     ssl_key={ssl_key!r},
-    auth_mode="dummy",
+    auth_mode={auth_mode!r},
     dummy_password=Path({password_file!r}).read_text().strip(),
     network="host",
 )
 """
+
+
+def run_config(
+    data: Path, image: str, ip: str, port: int, ssl_cert: str, ssl_key: str, password_file: str
+) -> str:
+    """The jupyterhub_config.py of ``labhub run``: dummy mode, whatever DEV_MODE or LABHUB_AUTH_MODE say."""
+    return RUN_CONFIG.format(
+        lab_root=str(data / "lab"),
+        data_dir=str(data / "hub"),
+        image=image,
+        ip=ip,
+        port=port,
+        ssl_cert=ssl_cert,
+        ssl_key=ssl_key,
+        auth_mode=DUMMY,
+        password_file=password_file,
+    )
 
 
 def _wait_until_served(url: str, cafile: Path, proc: subprocess.Popen, timeout: float) -> bool:
@@ -160,17 +178,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             _write_secret(password_file, secrets.token_urlsafe(12))
         config = data / "jupyterhub_config.py"
         config.write_text(
-            RUN_CONFIG.format(
-                lab_root=str(data / "lab"),
-                data_dir=str(data / "hub"),
-                image=image,
-                ip=args.ip,
-                port=args.port,
-                ssl_cert=str(cert),
-                ssl_key=str(key),
-                password_file=str(password_file),
-            )
+            run_config(data, image, args.ip, args.port, str(cert), str(key), str(password_file))
         )
+        from .checks import CheckFailed, load_config
+
+        # load it as the hub will: a bad LABHUB_* variable stops here in one sentence, not in hub.log
+        try:
+            load_config(str(config))
+        except CheckFailed as err:
+            raise CommandError(str(err)) from None
         with open(data / "hub.log", "ab") as log:
             hub = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(config)],
@@ -308,9 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", default="labhub-data", help="folder for notebooks, hub state and certificates"
     )
     run.add_argument(
-        "--ip", default="127.0.0.1", help="address to serve on (default: loopback only)"
+        "--ip", default=DEFAULT_IP, help="address to serve on (default: loopback only)"
     )
-    run.add_argument("--port", type=int, default=8443, help="HTTPS port (default 8443)")
+    run.add_argument(
+        "--port", type=int, default=HTTPS_PORT, help=f"HTTPS port (default {HTTPS_PORT})"
+    )
     run.add_argument(
         "--image",
         default="",

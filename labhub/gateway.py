@@ -12,6 +12,8 @@ from typing import Any
 from traitlets import Bool, Float, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
+from .options import DEFAULT_GATEWAY_CONNECT_TIMEOUT, DEFAULT_GATEWAY_REQUEST_TIMEOUT
+
 
 def gateway_environment(
     *,
@@ -62,14 +64,14 @@ class GatewaySettingsMixin(LoggingConfigurable):
         gateway a token meant for lab users, not an admin secret.""",
     )
     gateway_request_timeout = Float(
-        30.0,
+        DEFAULT_GATEWAY_REQUEST_TIMEOUT,
         config=True,
         help="""Seconds a lab waits for one gateway request. Starting a kernel on a busy
         cluster can take a while; a gateway that is down is reported after
         ``gateway_connect_timeout``, not this.""",
     )
     gateway_connect_timeout = Float(
-        5.0,
+        DEFAULT_GATEWAY_CONNECT_TIMEOUT,
         config=True,
         help="Seconds a lab waits to connect to the gateway before saying it is unreachable.",
     )

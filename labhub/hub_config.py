@@ -1,19 +1,41 @@
 """labhub.configure(c, ...): a whole lab wired into a JupyterHub config in one call.
 
 Every option can also come from a ``LABHUB_<NAME>`` environment variable, so one
-``jupyterhub_config.py`` serves a laptop and production. configure() only *sets*
-values: calling it twice gives the same config, and lines after it win.
+``jupyterhub_config.py`` serves a laptop and production. The options, their
+defaults and allowed values are in :mod:`labhub.options`.
+
+configure() fills in, it never clobbers: an option given as a keyword argument or
+in ``LABHUB_*`` is written; everything else (defaults, and values derived from
+other options such as the port or ``hub_ip``) is written only where the config
+has no value yet, so lines above the call stay, lines below it win, and calling
+it twice gives the same config.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from traitlets.config import Config, LazyConfigValue
+
 from .certs import CertificateError, check_certificate
+from .options import (
+    DEFAULT_LDAP_TLS,
+    HTTP_PORT,
+    HTTPS_PORT,
+    OPTIONS,
+    SPAWNER_CLASSES,
+    Option,
+    OptionError,
+    auth_mode,
+    resolve,
+    spawner_kind,
+)
+
+__all__ = ["OPTIONS", "LabConfigError", "Option", "configure", "resolve_options"]
 
 
 class LabConfigError(SystemExit):
@@ -23,115 +45,18 @@ class LabConfigError(SystemExit):
         super().__init__(f"labhub: {message}")
 
 
-@dataclass(frozen=True)
-class Option:
-    name: str
-    kind: type
-    default: Any
-    help: str
-
-    @property
-    def env(self) -> str:
-        return "LABHUB_" + self.name.upper()
-
-
-OPTIONS = [
-    Option("spawner", str, "docker", "docker (one machine) or swarm (several machines)"),
-    Option(
-        "lab_root", str, "/srv/labhub", "host folder with personal_notebooks/ and shared_notebooks/"
-    ),
-    Option(
-        "data_dir", str, "/srv/jupyterhub", "hub state: sqlite database, cookie secret, proxy pid"
-    ),
-    Option("image", str, "", "single-user image (default: the offline image labhub builds)"),
-    Option(
-        "allowed_images", list, [], "images a user may pick, comma-separated in the environment"
-    ),
-    Option("network", str, "host", "Docker network of the labs: host, bridge or a named network"),
-    Option(
-        "hub_connect_ip", str, "", "address the labs use to reach the hub (bridge / named networks)"
-    ),
-    Option("lab_uid", int, 2100, "uid owning every notebook"),
-    Option("lab_gid", int, 2100, "gid of the lab group"),
-    Option("uid_strategy", str, "direct", "direct or docker-stacks"),
-    Option("mem_limit", str, "", "memory limit per lab, e.g. 4G"),
-    Option("cpu_limit", float, 0.0, "CPU limit per lab (0: none)"),
-    Option("ip", str, "127.0.0.1", "address the hub's proxy listens on (0.0.0.0 for everyone)"),
-    Option("port", int, 0, "port of the hub (default 8443 with HTTPS, 8000 without)"),
-    Option("ssl_cert", str, "", "HTTPS certificate (PEM)"),
-    Option("ssl_key", str, "", "HTTPS private key (PEM, unencrypted)"),
-    Option("admin_users", list, [], "hub admins, comma-separated in the environment"),
-    Option("idle_timeout", int, 3600, "seconds of inactivity before a lab is stopped (0: never)"),
-    Option("shutdown_on_logout", bool, True, "stop the user's lab when they log out"),
-    Option("concurrent_spawn_limit", int, 100, "labs that may be starting at once"),
-    Option("start_timeout", int, 300, "seconds a lab may take to start"),
-    Option("auth_mode", str, "", "ldap or dummy (default: LabAuthenticator's environment rules)"),
-    Option("dummy_password", str, "", "the shared password of dummy mode"),
-    Option("ldap_servers", list, [], "LDAP servers in failover order, host or host:port"),
-    Option("ldap_port", int, 0, "LDAP port (default 389, or 636 with ldaps)"),
-    Option(
-        "ldap_tls", str, "before_bind", "before_bind (StartTLS), on_connect (LDAPS) or insecure"
-    ),
-    Option("ldap_ca_file", str, "", "CA bundle of the LDAP servers"),
-    Option("ldap_bind_dn_template", list, [], "DN templates with {username}"),
-    Option("ldap_user_search_base", str, "", "base for lookup_dn searches"),
-    Option("ldap_user_attribute", str, "", "uid (OpenLDAP) or sAMAccountName (AD)"),
-    Option("ldap_search_user", str, "", "DN of the search account (turns on lookup_dn)"),
-    Option("ldap_search_password", str, "", "password of the search account"),
-    Option("ldap_allowed_groups", list, [], "group DNs whose members may log in"),
-    Option("ldap_admin_groups", list, [], "group DNs whose members are hub admins"),
-    Option("ldap_allow_all", bool, False, "let every directory user in (no group needed)"),
-    Option("gateway_url", str, "", "Jupyter Enterprise Gateway for remote (e.g. Spark) kernels"),
-    Option("gateway_auth_token", str, "", "token for the gateway"),
-    Option("gateway_request_timeout", float, 0.0, "seconds per gateway request (0: default)"),
-    Option("gateway_connect_timeout", float, 0.0, "seconds to connect to the gateway (0: default)"),
-    Option("gateway_validate_cert", bool, True, "verify the gateway's TLS certificate"),
-]
-_BY_NAME = {o.name: o for o in OPTIONS}
-
-
-def _parse(option: Option, raw: str) -> Any:
-    if option.kind is bool:
-        value = raw.strip().lower()
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off", ""):
-            return False
-        raise LabConfigError(f"{option.env} must be true or false, not {raw!r}.")
-    if option.kind is list:
-        separator = ";" if option.name.startswith("ldap_") and "=" in raw else ","
-        return [item.strip() for item in raw.split(separator) if item.strip()]
-    try:
-        return option.kind(raw)
-    except ValueError:
-        what = {int: "a whole number", float: "a number"}.get(option.kind, option.kind.__name__)
-        raise LabConfigError(f"{option.env} must be {what}, not {raw!r}.") from None
-
-
 def resolve_options(
-    overrides: dict[str, Any], environ: dict[str, str] | None = None
+    overrides: dict[str, Any], environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Defaults, then ``LABHUB_*`` variables, then keyword arguments; unknown names refused."""
-    environ = os.environ if environ is None else environ
-    unknown = sorted(set(overrides) - set(_BY_NAME))
-    if unknown:
-        raise LabConfigError(
-            f"configure() got unknown options {unknown}; see labhub.configure.OPTIONS."
-        )
-    values = {}
-    for option in OPTIONS:
-        if option.name in overrides and overrides[option.name] is not None:
-            values[option.name] = overrides[option.name]
-        elif option.env in environ:
-            values[option.name] = _parse(option, environ[option.env])
-        else:
-            values[option.name] = option.default
+    try:
+        values, _ = resolve(overrides, os.environ if environ is None else environ)
+    except OptionError as err:
+        raise LabConfigError(str(err)) from None
     return values
 
 
 def _validate(v: dict[str, Any]) -> None:
-    if v["spawner"] not in ("docker", "swarm"):
-        raise LabConfigError(f"spawner must be 'docker' or 'swarm', not {v['spawner']!r}.")
     for key in ("lab_root", "data_dir"):
         if not os.path.isabs(v[key]):
             raise LabConfigError(f"{key} must be an absolute path, not {v[key]!r}.")
@@ -140,16 +65,6 @@ def _validate(v: dict[str, Any]) -> None:
             raise LabConfigError(
                 f"{key} must be a positive id, not {v[key]}: lab files must not belong to root."
             )
-    if v["uid_strategy"] not in ("direct", "docker-stacks"):
-        raise LabConfigError(
-            f"uid_strategy must be 'direct' or 'docker-stacks', not {v['uid_strategy']!r}."
-        )
-    if v["auth_mode"] not in ("", "ldap", "dummy"):
-        raise LabConfigError(f"auth_mode must be 'ldap' or 'dummy', not {v['auth_mode']!r}.")
-    if v["ldap_tls"] not in ("before_bind", "on_connect", "insecure"):
-        raise LabConfigError(
-            f"ldap_tls must be before_bind, on_connect or insecure, not {v['ldap_tls']!r}."
-        )
     if bool(v["ssl_cert"]) != bool(v["ssl_key"]):
         raise LabConfigError("HTTPS needs both ssl_cert and ssl_key.")
     if v["ssl_cert"]:
@@ -177,122 +92,197 @@ _LDAP_TRAITS = {
     "ldap_admin_groups": "admin_groups",
 }
 
+#: parent classes whose section also configures a trait: c.Spawner.mem_limit reaches LabDockerSpawner
+_PARENTS = {
+    "LabDockerSpawner": ("DockerSpawner", "Spawner"),
+    "LabSwarmSpawner": ("SwarmSpawner", "DockerSpawner", "Spawner"),
+    "LabAuthenticator": ("LDAPAuthenticator", "Authenticator"),
+}
+
+_IDLE_CULLER = "idle-culler"
+
+
+class _Writer:
+    """Writes into ``c`` by configure()'s rule: explicit options set, everything else fills in."""
+
+    def __init__(self, c: Config, explicit: set[str]):
+        self.c = c
+        self.explicit = explicit
+
+    def has(self, section: str, name: str) -> bool:
+        """True when the admin (or an earlier configure()) gave ``section.name`` a value."""
+        return any(f"{s}.{name}" in self.c for s in (section, *_PARENTS.get(section, ())))
+
+    def put(self, section: str, name: str, value: Any, option: str | None = None) -> None:
+        """Set ``section.name`` if ``option`` was given explicitly, else only where it is unset."""
+        if (option is not None and option in self.explicit) or not self.has(section, name):
+            self.c[section][name] = value
+
+    def current(self, section: str, name: str, default: Any = None) -> Any:
+        if f"{section}.{name}" not in self.c:
+            return default
+        value = self.c[section][name]
+        if isinstance(value, LazyConfigValue):  # c.JupyterHub.services.append(...) above the call
+            return value.get_value(default)
+        return value
+
 
 def _set_named(entries: list[dict], entry: dict) -> list[dict]:
     """``entries`` with the one named like ``entry`` replaced: applying twice adds nothing."""
     return [e for e in entries if e.get("name") != entry["name"]] + [entry]
 
 
+def _idle_culler(w: _Writer, timeout: int) -> None:
+    services = list(w.current("JupyterHub", "services", []))
+    roles = list(w.current("JupyterHub", "load_roles", []))
+    given = "idle_timeout" in w.explicit
+    if timeout <= 0:
+        if given:  # an explicit 0 turns culling off, also after an earlier configure()
+            w.c.JupyterHub.services = [s for s in services if s.get("name") != _IDLE_CULLER]
+            w.c.JupyterHub.load_roles = [r for r in roles if r.get("name") != _IDLE_CULLER]
+        return
+    if not given and any(s.get("name") == _IDLE_CULLER for s in services):
+        return  # the admin's own culler, or ours from an earlier call, stays
+    culler = {
+        "name": _IDLE_CULLER,
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={timeout}"],
+    }
+    role = {
+        "name": _IDLE_CULLER,
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": [_IDLE_CULLER],
+    }
+    w.c.JupyterHub.services = _set_named(services, culler)
+    w.c.JupyterHub.load_roles = _set_named(roles, role)
+
+
 def configure(c: Any, **options: Any) -> dict[str, Any]:
     """Wire a complete lab into the JupyterHub config ``c``; return the resolved options.
 
-    Keyword names are those of :data:`OPTIONS`; each also reads ``LABHUB_<NAME>``.
-    A wrong value stops the hub at start with one sentence.
+    Keyword names are those of :data:`labhub.options.OPTIONS`; each also reads
+    ``LABHUB_<NAME>``. Given options are written; defaults and derived values fill in
+    only what ``c`` does not set yet. A wrong value stops the hub at start with one
+    sentence.
     """
     from .image import DEFAULT_IMAGE
 
-    v = resolve_options(options)
+    try:
+        v, explicit = resolve(options, os.environ)
+        # a mode written above the call counts like any other setting the admin made
+        configured = v["auth_mode"] or ("LabAuthenticator.mode" in c and c.LabAuthenticator.mode)
+        v["auth_mode"] = auth_mode(configured, os.environ)
+    except OptionError as err:
+        raise LabConfigError(str(err)) from None
     _validate(v)
+    w = _Writer(c, explicit)
 
     # --- the hub ------------------------------------------------------------
     data_dir = Path(v["data_dir"])
-    try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as err:
-        raise LabConfigError(f"data_dir {data_dir} cannot be created ({err.strerror}).") from None
-    c.JupyterHub.ip = v["ip"]
-    c.JupyterHub.port = v["port"] or (8443 if v["ssl_cert"] else 8000)
+    hub_state = {
+        ("JupyterHub", "cookie_secret_file"): str(data_dir / "jupyterhub_cookie_secret"),
+        ("JupyterHub", "db_url"): f"sqlite:///{data_dir / 'jupyterhub.sqlite'}",
+        ("ConfigurableHTTPProxy", "pid_file"): str(data_dir / "jupyterhub-proxy.pid"),
+    }
+    if "data_dir" in explicit or not all(w.has(*key) for key in hub_state):
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            raise LabConfigError(
+                f"data_dir {data_dir} cannot be created ({err.strerror})."
+            ) from None
+    for (section, name), value in hub_state.items():
+        w.put(section, name, value, "data_dir")
+    w.put("JupyterHub", "ip", v["ip"], "ip")
     if v["ssl_cert"]:
-        c.JupyterHub.ssl_cert = v["ssl_cert"]
-        c.JupyterHub.ssl_key = v["ssl_key"]
-    c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
-    c.JupyterHub.db_url = f"sqlite:///{data_dir / 'jupyterhub.sqlite'}"
-    c.ConfigurableHTTPProxy.pid_file = str(data_dir / "jupyterhub-proxy.pid")
+        w.put("JupyterHub", "ssl_cert", v["ssl_cert"], "ssl_cert")
+        w.put("JupyterHub", "ssl_key", v["ssl_key"], "ssl_key")
+    https = bool(w.current("JupyterHub", "ssl_cert", ""))
+    if v["port"]:
+        w.put("JupyterHub", "port", v["port"], "port")
+    else:
+        w.put("JupyterHub", "port", HTTPS_PORT if https else HTTP_PORT)
     # a hub restart must not stop the labs people are working in
-    c.JupyterHub.cleanup_servers = False
-    c.JupyterHub.shutdown_on_logout = v["shutdown_on_logout"]
-    c.JupyterHub.concurrent_spawn_limit = v["concurrent_spawn_limit"]
-    c.Spawner.start_timeout = v["start_timeout"]
+    w.put("JupyterHub", "cleanup_servers", False)
+    w.put("JupyterHub", "shutdown_on_logout", v["shutdown_on_logout"], "shutdown_on_logout")
+    w.put(
+        "JupyterHub",
+        "concurrent_spawn_limit",
+        v["concurrent_spawn_limit"],
+        "concurrent_spawn_limit",
+    )
+    w.put("Spawner", "start_timeout", v["start_timeout"], "start_timeout")
     # on a busy machine a lab may take long to answer after its container started
-    c.Spawner.http_timeout = v["start_timeout"]
-    c.Spawner.default_url = "/lab"
+    w.put("Spawner", "http_timeout", v["start_timeout"], "start_timeout")
+    w.put("Spawner", "default_url", "/lab")
     if v["admin_users"]:
-        c.Authenticator.admin_users = set(v["admin_users"])
+        w.put("Authenticator", "admin_users", set(v["admin_users"]), "admin_users")
 
     # --- the labs -----------------------------------------------------------
-    spawner = "LabSwarmSpawner" if v["spawner"] == "swarm" else "LabDockerSpawner"
-    c.JupyterHub.spawner_class = f"labhub.{spawner}"
-    s = c[spawner]
-    s.lab_root = v["lab_root"]
-    s.image = v["image"] or DEFAULT_IMAGE
-    s.network_name = v["network"]
-    s.lab_uid = v["lab_uid"]
-    s.lab_gid = v["lab_gid"]
-    s.uid_strategy = v["uid_strategy"]
-    s.remove = True
+    kind = v["spawner"]
+    if "spawner" not in explicit:
+        # a lab spawner chosen above the call decides which section the lab settings go to
+        kind = spawner_kind(w.current("JupyterHub", "spawner_class")) or kind
+    w.put("JupyterHub", "spawner_class", SPAWNER_CLASSES[kind], "spawner")
+    spawner = SPAWNER_CLASSES[kind].rsplit(".", 1)[-1]
+    w.put(spawner, "lab_root", v["lab_root"], "lab_root")
+    w.put(spawner, "image", v["image"] or DEFAULT_IMAGE, "image")
+    w.put(spawner, "network_name", v["network"], "network")
+    w.put(spawner, "lab_uid", v["lab_uid"], "lab_uid")
+    w.put(spawner, "lab_gid", v["lab_gid"], "lab_gid")
+    w.put(spawner, "uid_strategy", v["uid_strategy"], "uid_strategy")
+    w.put(spawner, "remove", True)
     if v["allowed_images"]:
-        s.allowed_images = {image: image for image in v["allowed_images"]}
+        w.put(spawner, "allowed_images", {i: i for i in v["allowed_images"]}, "allowed_images")
     if v["mem_limit"]:
-        s.mem_limit = v["mem_limit"]
+        w.put(spawner, "mem_limit", v["mem_limit"], "mem_limit")
     if v["cpu_limit"]:
-        s.cpu_limit = v["cpu_limit"]
+        w.put(spawner, "cpu_limit", v["cpu_limit"], "cpu_limit")
     if v["network"] == "host":
-        c.JupyterHub.hub_ip = "127.0.0.1"
+        w.put("JupyterHub", "hub_ip", "127.0.0.1", "network")
     else:
         # labs on a Docker network reach the hub through that network, not loopback
-        c.JupyterHub.hub_ip = "0.0.0.0"
-        c.JupyterHub.hub_connect_ip = v["hub_connect_ip"] or (
-            "172.17.0.1" if v["network"] == "bridge" else "jupyterhub"
-        )
-    if v["gateway_url"]:
-        s.gateway_validate_cert = v["gateway_validate_cert"]
-        for option in (
-            "gateway_url",
-            "gateway_auth_token",
-            "gateway_request_timeout",
-            "gateway_connect_timeout",
-        ):
-            if v[option]:
-                s[option] = v[option]
+        w.put("JupyterHub", "hub_ip", "0.0.0.0", "network")
+        derived = "172.17.0.1" if v["network"] == "bridge" else "jupyterhub"
+        w.put("JupyterHub", "hub_connect_ip", derived, "network")
+    if v["hub_connect_ip"]:
+        w.put("JupyterHub", "hub_connect_ip", v["hub_connect_ip"], "hub_connect_ip")
+    for option in (
+        "gateway_url",
+        "gateway_auth_token",
+        "gateway_request_timeout",
+        "gateway_connect_timeout",
+        "gateway_validate_cert",
+    ):
+        # the defaults live in the traits (from labhub.options); only given values are written
+        if option in explicit:
+            w.put(spawner, option, v[option], option)
 
     # --- login --------------------------------------------------------------
-    c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
-    a = c.LabAuthenticator
-    if v["auth_mode"]:
-        a.mode = v["auth_mode"]
+    w.put("JupyterHub", "authenticator_class", "labhub.LabAuthenticator")
+    a = "LabAuthenticator"
+    w.put(a, "mode", v["auth_mode"], "auth_mode")
     if v["dummy_password"]:
-        a.dummy_password = v["dummy_password"]
+        w.put(a, "dummy_password", v["dummy_password"], "dummy_password")
     if v["ldap_servers"]:
-        a.server_addresses = v["ldap_servers"]
-        a.server_address = v["ldap_servers"][0].rsplit(":", 1)[0]
-        a.tls_strategy = v["ldap_tls"]
+        w.put(a, "server_addresses", v["ldap_servers"], "ldap_servers")
+        w.put(a, "server_address", v["ldap_servers"][0].rsplit(":", 1)[0], "ldap_servers")
+        w.put(a, "tls_strategy", v["ldap_tls"] or DEFAULT_LDAP_TLS, "ldap_tls")
         for option, trait in _LDAP_TRAITS.items():
             if v[option]:
-                a[trait] = v[option]
+                w.put(a, trait, v[option], option)
         if v["ldap_search_user"]:
-            a.lookup_dn = True
-            a.lookup_dn_search_user = v["ldap_search_user"]
-            a.lookup_dn_search_password = v["ldap_search_password"]
-            a.lookup_dn_user_dn_attribute = v["ldap_user_attribute"] or "uid"
+            w.put(a, "lookup_dn", True, "ldap_search_user")
+            w.put(a, "lookup_dn_search_user", v["ldap_search_user"], "ldap_search_user")
+            w.put(a, "lookup_dn_search_password", v["ldap_search_password"], "ldap_search_password")
+            w.put(
+                a,
+                "lookup_dn_user_dn_attribute",
+                v["ldap_user_attribute"] or "uid",
+                "ldap_user_attribute" if v["ldap_user_attribute"] else None,
+            )
         if v["ldap_allow_all"]:
-            c.Authenticator.allow_all = True
+            w.put("Authenticator", "allow_all", True, "ldap_allow_all")
 
     # --- idle culling -------------------------------------------------------
-    if v["idle_timeout"] > 0:
-        culler = {
-            "name": "idle-culler",
-            "command": [
-                sys.executable,
-                "-m",
-                "jupyterhub_idle_culler",
-                f"--timeout={v['idle_timeout']}",
-            ],
-        }
-        role = {
-            "name": "idle-culler",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
-        }
-        c.JupyterHub.services = _set_named(list(c.JupyterHub.get("services", [])), culler)
-        c.JupyterHub.load_roles = _set_named(list(c.JupyterHub.get("load_roles", [])), role)
+    _idle_culler(w, v["idle_timeout"])
     return v

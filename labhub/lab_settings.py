@@ -16,6 +16,7 @@ from traitlets import Bool, Dict, Enum, Int, List, Unicode, default, validate
 from . import folder_task, folders, mounts
 from .gateway import GatewaySettingsMixin
 from .names import user_folder_name
+from .options import DEFAULT_LAB_GID, DEFAULT_LAB_ROOT, DEFAULT_LAB_UID, DEFAULT_UID_STRATEGY
 from .paths import share_dir
 from .specs import UID_STRATEGIES, run_as
 
@@ -33,7 +34,7 @@ class LabSettingsMixin(GatewaySettingsMixin):
     """Lab semantics shared by LabDockerSpawner and LabSwarmSpawner."""
 
     lab_root = Unicode(
-        "/srv/labhub",
+        DEFAULT_LAB_ROOT,
         config=True,
         help="""Host folder that holds the lab's notebooks: ``shared_notebooks`` and
         ``personal_notebooks/<user>`` live below it unless set separately. On Swarm,
@@ -87,13 +88,13 @@ class LabSettingsMixin(GatewaySettingsMixin):
         help="The user name inside the container (USER, and NB_USER for docker-stacks images).",
     )
     lab_uid = Int(
-        2100,
+        DEFAULT_LAB_UID,
         config=True,
         help="""uid that owns every notebook on the host and runs (or is switched to in) the
         container. Never 0: a lab user must not be root on the host's files.""",
     )
     lab_gid = Int(
-        2100,
+        DEFAULT_LAB_GID,
         config=True,
         help="gid of the lab group: owner group of all notebooks, shared folder group-writable for it.",
     )
@@ -109,7 +110,7 @@ class LabSettingsMixin(GatewaySettingsMixin):
 
     uid_strategy = Enum(
         list(UID_STRATEGIES),
-        default_value="direct",
+        default_value=DEFAULT_UID_STRATEGY,
         config=True,
         help="""How files end up owned by ``lab_uid:lab_gid``. ``direct`` (default) runs the
         container as ``lab_uid:lab_gid`` with HOME set to ``home_dir``; it works with any

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-UID_STRATEGIES = ("direct", "docker-stacks")
+from .options import UID_STRATEGIES
 
 
 def run_as(strategy: str, uid: int, gid: int, nb_user: str, home: str) -> dict[str, Any]:

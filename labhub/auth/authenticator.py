@@ -16,18 +16,10 @@ from ldapauthenticator import LDAPAuthenticator
 from tornado import web
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
+from ..options import BY_NAME, DUMMY, OptionError, auth_mode
 from ..startup import check_spawner_config, refuse_to_start
 from .directory import DirectorySettings, DirectoryUnavailable, directory_login
 from .usernames import LoginRefused, split_login
-
-
-def _mode_from_environment() -> str:
-    mode = os.environ.get("LABHUB_AUTH_MODE", "").strip().lower()
-    if mode:
-        return mode
-    if os.environ.get("DEV_MODE", "").strip().lower() in ("1", "true", "yes"):
-        return "dummy"
-    return "ldap"
 
 
 def is_loopback_bind(bind_url: str) -> bool:
@@ -51,29 +43,32 @@ class LabAuthenticator(LDAPAuthenticator):
     ``server_addresses``, verified TLS, escaped input and admin groups.
     """
 
+    # Unicode, not Enum: an Enum refuses a wrong mode with a traceback before _valid_mode runs
     mode = Unicode(
         config=True,
         help="""``ldap`` (production: LDAP or Active Directory) or ``dummy`` (development:
         any username, the one ``dummy_password``). Defaults to the environment:
-        ``LABHUB_AUTH_MODE``, or ``DEV_MODE=1`` for dummy; otherwise ``ldap``.""",
+        ``LABHUB_AUTH_MODE``, else ``DEV_MODE`` set to 1/true/yes/on for dummy, else
+        ``ldap`` (:func:`labhub.options.auth_mode`, the rule configure() and ``labhub
+        check`` use too).""",
     )
 
     @default("mode")
     def _default_mode(self) -> str:
-        mode = _mode_from_environment()
-        if mode not in ("ldap", "dummy"):
-            refuse_to_start(self.log, f"LABHUB_AUTH_MODE must be 'ldap' or 'dummy', not {mode!r}.")
-        return mode
+        try:
+            return auth_mode(None, os.environ)
+        except OptionError as err:
+            refuse_to_start(self.log, str(err))
+            raise  # not reached: refuse_to_start stops the hub
 
     @validate("mode")
     def _valid_mode(self, proposal: Any) -> str:
         # checked while JupyterHub builds the authenticator: a TraitError there prints a traceback
-        if proposal.value not in ("ldap", "dummy"):
-            refuse_to_start(
-                self.log,
-                f"LabAuthenticator.mode must be 'ldap' or 'dummy', not {proposal.value!r}.",
-            )
-        return proposal.value
+        try:
+            return auth_mode(proposal.value, os.environ)
+        except OptionError as err:
+            refuse_to_start(self.log, str(err))
+            raise  # not reached: refuse_to_start stops the hub
 
     def _require_either_lookup_dn_or_bind_dn_template(self, change: Any) -> None:
         """Replaces the stock check, which raises mid-construction with a traceback.
@@ -90,7 +85,7 @@ class LabAuthenticator(LDAPAuthenticator):
 
     @default("dummy_password")
     def _default_dummy_password(self) -> str:
-        return os.environ.get("LABHUB_DUMMY_PASSWORD", "")
+        return os.environ.get(BY_NAME["dummy_password"].env, "")
 
     dummy_allow_non_loopback = Bool(
         False,
@@ -172,7 +167,7 @@ class LabAuthenticator(LDAPAuthenticator):
     def check_allow_config(self) -> None:
         """Validate the mode's settings when the hub starts; a bad one stops it with one sentence."""
         app = self.parent
-        if self.mode == "dummy":
+        if self.mode == DUMMY:
             self._check_dummy(app)
         else:
             self._check_ldap()
@@ -279,7 +274,7 @@ class LabAuthenticator(LDAPAuthenticator):
             self.log.warning("Login refused: %s", err)
             return None
         password = data.get("password") or ""
-        if self.mode == "dummy":
+        if self.mode == DUMMY:
             if self.dummy_password and hmac.compare_digest(
                 password.encode(), self.dummy_password.encode()
             ):
@@ -335,7 +330,7 @@ class LabAuthenticator(LDAPAuthenticator):
         return model
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any] | None) -> bool:
-        if self.mode == "dummy":
+        if self.mode == DUMMY:
             return True  # development: any username with the shared password
         if auth_model and auth_model.get("admin"):
             return True
