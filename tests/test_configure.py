@@ -1,4 +1,4 @@
-"""labhub.configure(): idempotent, overridable, environment-driven, and strict about bad values."""
+"""labhub.configure(): fills in and never clobbers, idempotent, environment-driven, strict about bad values."""
 
 from __future__ import annotations
 
@@ -115,3 +115,179 @@ def test_bad_environment_values(base, monkeypatch):
     monkeypatch.setenv("LABHUB_SHUTDOWN_ON_LOGOUT", "sometimes")
     with pytest.raises(LabConfigError, match="true or false"):
         resolve_options({})
+
+
+# --- configure() fills in, never clobbers ------------------------------------------
+
+
+def test_lines_before_the_call_stay(base):
+    c = Config()
+    c.JupyterHub.port = 9000
+    c.JupyterHub.ip = "0.0.0.0"
+    c.JupyterHub.hub_ip = "10.0.0.2"
+    c.LabDockerSpawner.mem_limit = "512M"
+    c.LabDockerSpawner.environment = {"TEAM": "x"}
+    c.LabDockerSpawner.image = "team/lab:3"
+    c.Spawner.start_timeout = 60
+    c.JupyterHub.cleanup_servers = True
+    configure(c, **base, gateway_url="http://127.0.0.1:8888")
+    assert c.JupyterHub.port == 9000
+    assert c.JupyterHub.ip == "0.0.0.0"
+    assert c.JupyterHub.hub_ip == "10.0.0.2"
+    assert c.LabDockerSpawner.mem_limit == "512M"
+    assert c.LabDockerSpawner.environment == {"TEAM": "x"}
+    assert c.LabDockerSpawner.image == "team/lab:3"
+    assert c.Spawner.start_timeout == 60
+    assert c.JupyterHub.cleanup_servers is True
+    # what the admin did not set is filled in, and what they passed is written
+    assert c.Spawner.http_timeout == 300
+    assert c.LabDockerSpawner.gateway_url == "http://127.0.0.1:8888"
+    assert c.LabDockerSpawner.lab_root == base["lab_root"]
+
+
+def test_a_parent_section_counts_as_set(base):
+    """``c.Spawner.mem_limit`` or ``c.DockerSpawner.image`` reach LabDockerSpawner too."""
+    c = Config()
+    c.DockerSpawner.image = "team/lab:3"
+    configure(c, **base)
+    assert "image" not in c.LabDockerSpawner
+    assert c.DockerSpawner.image == "team/lab:3"
+
+
+def test_keywords_and_environment_beat_lines_before(base, monkeypatch):
+    c = Config()
+    c.JupyterHub.port = 9000
+    c.LabDockerSpawner.mem_limit = "512M"
+    configure(c, **base, port=9100, mem_limit="2G")
+    assert c.JupyterHub.port == 9100
+    assert c.LabDockerSpawner.mem_limit == "2G"
+    monkeypatch.setenv("LABHUB_PORT", "9200")
+    c = Config()
+    c.JupyterHub.port = 9000
+    configure(c, **base)
+    assert c.JupyterHub.port == 9200
+    # and a keyword beats the environment
+    configure(c, **base, port=9300)
+    assert c.JupyterHub.port == 9300
+
+
+def test_lines_between_two_calls_stay(base):
+    c = Config()
+    configure(c, **base)
+    assert c.JupyterHub.port == 8000
+    c.JupyterHub.port = 9000
+    c.LabDockerSpawner.uid_strategy = "docker-stacks"
+    configure(c, **base)
+    assert c.JupyterHub.port == 9000
+    assert c.LabDockerSpawner.uid_strategy == "docker-stacks"
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        {},
+        {("JupyterHub", "port"): 9000, ("LabDockerSpawner", "mem_limit"): "512M"},
+        {("JupyterHub", "services"): [{"name": "grafana", "url": "http://127.0.0.1:3000"}]},
+        {("LabAuthenticator", "mode"): "dummy", ("JupyterHub", "spawner_class"): "lab-swarm"},
+    ],
+)
+def test_twice_is_once_whatever_came_before(base, before):
+    once, twice = Config(), Config()
+    for c in (once, twice):
+        for (section, name), value in before.items():
+            c[section][name] = value
+    configure(once, **base, idle_timeout=600)
+    configure(twice, **base, idle_timeout=600)
+    configure(twice, **base, idle_timeout=600)
+    assert once == twice
+    for (section, name), value in before.items():
+        if name != "services":
+            assert twice[section][name] == value
+
+
+def test_derived_values_fill_in(base, tmp_path):
+    make_self_signed(tmp_path / "a.crt", tmp_path / "a.key", ["localhost"])
+    # HTTPS set above the call (not through configure) still gets the HTTPS port
+    c = Config()
+    c.JupyterHub.ssl_cert = str(tmp_path / "a.crt")
+    c.JupyterHub.ssl_key = str(tmp_path / "a.key")
+    configure(c, **base)
+    assert c.JupyterHub.port == 8443
+    # a port set above the call stays with HTTPS turned on by configure()
+    c = Config()
+    c.JupyterHub.port = 9443
+    configure(c, **base, ssl_cert=str(tmp_path / "a.crt"), ssl_key=str(tmp_path / "a.key"))
+    assert c.JupyterHub.port == 9443
+    # hub_ip follows an explicit network; an earlier hub_connect_ip stays when the network is a default
+    c = Config()
+    configure(c, **base, network="bridge")
+    assert (c.JupyterHub.hub_ip, c.JupyterHub.hub_connect_ip) == ("0.0.0.0", "172.17.0.1")
+    c = Config()
+    c.JupyterHub.hub_ip = "10.0.0.2"
+    configure(c, **base)
+    assert c.JupyterHub.hub_ip == "10.0.0.2"
+
+
+def test_hub_state_paths_set_above_are_kept_and_no_data_dir_is_made(tmp_path, monkeypatch):
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env, raising=False)
+    c = Config()
+    c.JupyterHub.cookie_secret_file = str(tmp_path / "secret")
+    c.JupyterHub.db_url = "sqlite:///" + str(tmp_path / "hub.sqlite")
+    c.ConfigurableHTTPProxy.pid_file = str(tmp_path / "proxy.pid")
+    before = dict(c.JupyterHub)
+    configure(c, lab_root=str(tmp_path / "lab"))
+    assert c.JupyterHub.cookie_secret_file == before["cookie_secret_file"]
+    assert c.JupyterHub.db_url == before["db_url"]
+    # the default data_dir (/srv/jupyterhub) was not needed, so not created
+    configure(c, lab_root=str(tmp_path / "lab"), data_dir=str(tmp_path / "state"))
+    assert (tmp_path / "state").is_dir()
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
+
+
+def test_spawner_chosen_above_the_call_gets_the_lab_settings(base):
+    c = Config()
+    c.JupyterHub.spawner_class = "lab-swarm"
+    configure(c, **base, lab_uid=3000)
+    assert c.JupyterHub.spawner_class == "lab-swarm"
+    assert c.LabSwarmSpawner.lab_uid == 3000
+    assert "LabDockerSpawner" not in c
+
+
+def test_idle_culler(base):
+    c = Config()
+    own = {"name": "idle-culler", "command": ["my-culler"]}
+    c.JupyterHub.services = [own]
+    configure(c, **base)
+    assert c.JupyterHub.services == [own]  # the admin's own culler stays
+    configure(c, **base, idle_timeout=900)
+    assert "--timeout=900" in c.JupyterHub.services[0]["command"]
+    configure(c, **base, idle_timeout=0)
+    assert c.JupyterHub.services == [] and c.JupyterHub.load_roles == []
+
+
+def test_services_appended_above_the_call(base):
+    c = Config()
+    c.JupyterHub.services.append({"name": "grafana", "url": "http://127.0.0.1:3000"})
+    configure(c, **base)
+    assert [s["name"] for s in c.JupyterHub.services] == ["grafana", "idle-culler"]
+
+
+def test_auth_mode_set_above_the_call_stays_and_is_checked(base, monkeypatch):
+    monkeypatch.setenv("DEV_MODE", "1")
+    c = Config()
+    c.LabAuthenticator.mode = "ldap"
+    assert configure(c, **base)["auth_mode"] == "ldap"
+    assert c.LabAuthenticator.mode == "ldap"
+    c = Config()
+    c.LabAuthenticator.mode = "kerberos"
+    with pytest.raises(LabConfigError, match="LabAuthenticator.mode must be"):
+        configure(c, **base)
+
+
+def test_unknown_option_points_at_the_table(base):
+    with pytest.raises(LabConfigError) as info:
+        configure(Config(), **base, lab_rot="/srv/lab")
+    message = info.value.code
+    assert "labhub.options.OPTIONS" in message and "did you mean 'lab_root'" in message
+    assert "\n" not in message
