@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
+from jupyterhub.utils import random_port
 from traitlets.config import Config
 
 from labhub.certs import make_self_signed
@@ -291,3 +294,38 @@ def test_unknown_option_points_at_the_table(base):
     message = info.value.code
     assert "labhub.options.OPTIONS" in message and "did you mean 'lab_root'" in message
     assert "\n" not in message
+
+
+@pytest.mark.docker
+def test_real_hub_keeps_lines_written_before_configure(
+    hub_factory, lab_image, lab_root, lab_prefix, docker_client
+):
+    """A hub whose config sets port, memory limit and environment above configure() keeps all three."""
+    port = random_port()
+    config = f"""
+    import labhub
+
+    c.JupyterHub.port = {port}
+    c.LabDockerSpawner.mem_limit = "512M"
+    c.LabDockerSpawner.environment = {{"TEAM": "x"}}
+    c.LabDockerSpawner.prefix = {lab_prefix!r}
+    c.LabDockerSpawner.pull_policy = "never"
+    labhub.configure(
+        c,
+        lab_root={str(lab_root)!r},
+        image={lab_image!r},
+        auth_mode="dummy",
+        dummy_password="lab-dev-password",
+    )
+    """
+    hub = hub_factory(textwrap.dedent(config), start=False)
+    hub.port = port  # the port the config asks for; start() waits for the hub's API there
+    hub.start()
+    assert f"127.0.0.1:{port}" in hub.log_text()
+    hub.spawn("alice")
+    containers = docker_client.containers.list(filters={"name": f"{lab_prefix}-alice"})
+    assert len(containers) == 1
+    attrs = containers[0].attrs
+    assert attrs["HostConfig"]["Memory"] == 512 * 1024 * 1024
+    assert "TEAM=x" in attrs["Config"]["Env"]
+    hub.stop_server("alice")
