@@ -1,7 +1,9 @@
 """Write docs/configuration-reference.md from the traits' help texts before each build.
 
 Every configurable trait of labhub's classes carries a ``help=`` text written as
-user documentation; this page lists them, so the reference never drifts from code.
+user documentation, and every configure() option is a row of
+:data:`labhub.options.OPTIONS`; this page lists both, so the reference never
+drifts from code.
 """
 
 from __future__ import annotations
@@ -28,6 +30,35 @@ def _own_traits(cls) -> list:
     return own
 
 
+def _configure_options() -> list[str]:
+    """The configure() options, from the one table in labhub.options."""
+    try:
+        from labhub.options import OPTIONS, SPAWNER_SECTION
+    except ImportError:
+        return []
+    lines = [
+        "## `labhub.configure()` options",
+        "",
+        "Each option is a keyword argument of `labhub.configure(c, ...)` and also reads its",
+        "`LABHUB_*` environment variable (a keyword wins). A given option is written to the",
+        "config; a default only fills in what the config does not set yet, so lines above the",
+        "call stay and lines below it win. Lists are comma-separated in the environment",
+        "(semicolon-separated when they hold DNs).",
+        "",
+        "| option | environment | default | allowed | sets | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for option in OPTIONS:
+        default = "" if option.default in ("", []) else f"`{option.default!r}`"
+        allowed = ", ".join(f"`{c}`" for c in option.choices)
+        sets = ", ".join(f"`{t.replace(SPAWNER_SECTION, '<spawner>')}`" for t in option.sets)
+        meaning = option.help.replace("|", "\\|")
+        lines.append(
+            f"| `{option.name}` | `{option.env}` | {default} | {allowed} | {sets} | {meaning} |"
+        )
+    return [*lines, "", "`<spawner>` is LabDockerSpawner or LabSwarmSpawner, by `spawner`.", ""]
+
+
 def render() -> str:
     lines = [
         "# Configuration reference",
@@ -35,6 +66,7 @@ def render() -> str:
         "Generated from the `help` text of every setting labhub adds. Settings inherited from",
         "DockerSpawner, SwarmSpawner, LDAPAuthenticator and JupyterHub keep working as documented there.",
         "",
+        *_configure_options(),
     ]
     for module_name, class_name in CLASSES:
         try:
