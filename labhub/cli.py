@@ -17,10 +17,10 @@ import urllib.request
 from pathlib import Path
 
 from .certs import CertificateError, make_self_signed
+from .deployment import Deployment, DeploymentError, is_deployment, place_wheel, write_deployment
 from .engine import EngineError, ensure_engine
 from .image import DEFAULT_IMAGE, ImageBuildError, build_offline_image, image_exists
 from .options import DEFAULT_IP, DUMMY, HTTPS_PORT
-from .paths import share_dir
 
 
 class CommandError(Exception):
@@ -255,40 +255,37 @@ def cmd_cert(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.dir).resolve()
-    if target.exists() and any(target.iterdir()) and not args.force:
-        raise CommandError(f"{target} is not empty; choose an empty folder or pass --force.")
-    target.mkdir(parents=True, exist_ok=True)
-    templates = share_dir() / "templates"
-    for name in ("docker-compose.yml", "Dockerfile.hub", "Dockerfile.lab", "jupyterhub_config.py"):
-        shutil.copyfile(templates / name, target / name)
-    lab_root = Path(args.lab_root).resolve() if args.lab_root else target / "lab"
-    env_text = (
-        (templates / "env.template")
-        .read_text()
-        .format(
-            lab_root=lab_root,
-            image=args.image,
-            dummy_password=secrets.token_urlsafe(12),
-            crypt_key=secrets.token_hex(32),
-            proxy_token=secrets.token_hex(32),
+    wheel = Path(args.wheel).resolve() if args.wheel else None
+    compose = "docker-compose" if shutil.which("docker-compose") else "docker compose"
+    try:
+        if args.upgrade:
+            if not is_deployment(target):
+                raise CommandError(
+                    f"{target} holds no deployment; run 'labhub init {target}' first."
+                )
+            placed = place_wheel(target, wheel)
+            _say(f"put {placed.name} in {target / 'wheels'}; .env, data and certificates kept")
+            _say(f"next: cd {target} && {compose} build && {compose} up -d")
+            return 0
+        if target.exists() and any(target.iterdir()) and not args.force:
+            raise CommandError(f"{target} is not empty; choose an empty folder or pass --force.")
+        deployment = Deployment(
+            lab_root=Path(args.lab_root).resolve() if args.lab_root else target / "lab",
+            lab_image=args.image,
+            hub_image=args.hub_image,
+            offline=args.offline,
+            lab_uid=args.lab_uid,
+            lab_gid=args.lab_gid,
         )
-    )
-    _write_secret(target / ".env", env_text.rstrip("\n"))
-    from .folders import ensure_lab_folders
-
-    ensure_lab_folders(
-        str(lab_root / "personal_notebooks"),
-        str(lab_root / "shared_notebooks"),
-        args.lab_uid,
-        args.lab_gid,
-    )
-    os.chown(lab_root, args.lab_uid, args.lab_gid)
-    (target / "data").mkdir(mode=0o700, exist_ok=True)
-    hosts = args.host or ["localhost", "127.0.0.1", socket.gethostname()]
-    make_self_signed(target / "ssl" / "labhub.crt", target / "ssl" / "labhub.key", hosts)
-    _say(
-        f"wrote a lab deployment to {target}; next: cd {target} && docker compose --profile build build && docker compose up -d"
-    )
+        hosts = args.host or ["localhost", "127.0.0.1", socket.gethostname()]
+        placed = write_deployment(target, deployment, hosts, wheel)
+    except (DeploymentError, CertificateError) as err:
+        raise CommandError(str(err)) from None
+    _say(f"wrote a lab deployment with {placed.name} to {target}")
+    first = ""
+    if args.offline and not (shutil.which("docker") and image_exists(deployment.hub_base_image)):
+        first = f"labhub build-image --tag {deployment.hub_base_image} && "
+    _say(f"next: {first}cd {target} && {compose} build && {compose} up -d")
     return 0
 
 
@@ -351,6 +348,26 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--lab-gid", type=int, default=2100)
     init.add_argument("--host", action="append", help="hostname or IP for the certificate (repeat)")
     init.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    init.add_argument(
+        "--offline",
+        action="store_true",
+        help="build the hub and lab images FROM labhub's offline image (no image registry needed)",
+    )
+    init.add_argument(
+        "--hub-image",
+        default="labhub-hub:latest",
+        help="tag of the hub image the compose file builds",
+    )
+    init.add_argument(
+        "--wheel",
+        default="",
+        help="labhub wheel to install in the hub image (default: this labhub, built or repacked)",
+    )
+    init.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="only replace the labhub wheel of an existing deployment in DIR; keep everything else",
+    )
     init.set_defaults(func=cmd_init)
 
     cert = sub.add_parser("cert", help="make a self-signed certificate and key")
