@@ -1,0 +1,90 @@
+"""A person in a browser: log in through the hub's form over verified HTTPS, start a lab, use it."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+
+class Browser:
+    """One logged-in session against the hub at ``base`` (``https://127.0.0.1:PORT``).
+
+    ``cafile`` is the hub's self-signed certificate: every request verifies it.
+    """
+
+    def __init__(self, base: str, cafile: str):
+        self.base = base
+        self.session = requests.Session()
+        self.session.verify = cafile
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+        self.user = ""
+
+    def _hub_xsrf(self) -> dict[str, str]:
+        return {"X-XSRFToken": self.session.cookies.get("_xsrf", path="/hub/") or ""}
+
+    def login(self, user: str, password: str) -> requests.Response:
+        """Fill in the login form; the hub answers a good login with a redirect (302)."""
+        self.session.get(f"{self.base}/hub/login", timeout=30)
+        self.user = user
+        return self.session.post(
+            f"{self.base}/hub/login",
+            data={"username": user, "password": password, "_xsrf": self.session.cookies["_xsrf"]},
+            allow_redirects=False,
+            timeout=60,
+        )
+
+    def start_lab(self, wait: float = 180.0) -> float:
+        """Start this user's lab, wait until it is ready and open it; return the seconds it took."""
+        t0 = time.monotonic()
+        r = self.session.post(
+            f"{self.base}/hub/api/users/{self.user}/server", headers=self._hub_xsrf(), timeout=wait
+        )
+        if r.status_code not in (201, 202, 400):  # 400: already running
+            raise RuntimeError(f"starting {self.user}'s lab: {r.status_code} {r.text[:300]}")
+        while time.monotonic() - t0 < wait:
+            model = self.session.get(f"{self.base}/hub/api/users/{self.user}", timeout=30).json()
+            server = (model.get("servers") or {}).get("")
+            if server and server.get("ready"):
+                break
+            time.sleep(0.3)
+        else:
+            raise TimeoutError(f"{self.user}'s lab not ready after {wait} s")
+        # a browser's first visit goes through the hub's OAuth and back
+        r = self.session.get(f"{self.base}/user/{self.user}/lab", timeout=60)
+        if r.status_code != 200:
+            raise RuntimeError(f"opening {self.user}'s lab: {r.status_code}")
+        return time.monotonic() - t0
+
+    def stop_lab(self, wait: float = 60.0) -> None:
+        r = self.session.delete(
+            f"{self.base}/hub/api/users/{self.user}/server", headers=self._hub_xsrf(), timeout=wait
+        )
+        if r.status_code not in (202, 204):
+            raise RuntimeError(f"stopping {self.user}'s lab: {r.status_code} {r.text[:300]}")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            model = self.session.get(f"{self.base}/hub/api/users/{self.user}", timeout=30).json()
+            if not model.get("servers"):
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.user}'s lab did not stop within {wait} s")
+
+    def contents(self, method: str, path: str, **kwargs) -> requests.Response:
+        """A request to the lab's contents API, with the lab's XSRF cookie as a browser sends it."""
+        xsrf = self.session.cookies.get("_xsrf", path=f"/user/{self.user}/") or ""
+        return self.session.request(
+            method,
+            f"{self.base}/user/{self.user}/api/contents/{path}",
+            headers={"X-XSRFToken": xsrf},
+            timeout=60,
+            **kwargs,
+        )
+
+    def put_text(self, path: str, text: str) -> requests.Response:
+        return self.contents("PUT", path, json={"type": "file", "format": "text", "content": text})
+
+    def read_text(self, path: str) -> str:
+        r = self.contents("GET", path, params={"type": "file", "format": "text"})
+        r.raise_for_status()
+        return r.json()["content"]
