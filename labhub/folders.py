@@ -23,6 +23,11 @@ SHARED_MODE = 0o2775
 PERSONAL_ROOT_MODE = 0o751
 
 
+def lab_folder_modes(personal_root: str, shared_root: str) -> list[tuple[str, int]]:
+    """The two lab-wide folders and their modes, in the order they are made (hub and helper alike)."""
+    return [(personal_root, PERSONAL_ROOT_MODE), (shared_root, SHARED_MODE)]
+
+
 class LabFolderError(OSError):
     """A lab folder could not be made; the message says which and what to change."""
 
@@ -60,8 +65,8 @@ def ensure_lab_folders(personal_root: str, shared_root: str, uid: int, gid: int)
             parent = os.path.dirname(path.rstrip("/"))
             if parent and not os.path.isdir(parent):
                 os.makedirs(parent, 0o755, exist_ok=True)
-        _ensure_dir(personal_root, uid, gid, PERSONAL_ROOT_MODE)
-        _ensure_dir(shared_root, uid, gid, SHARED_MODE)
+        for path, mode in lab_folder_modes(personal_root, shared_root):
+            _ensure_dir(path, uid, gid, mode)
     except LabFolderError:
         raise
     except OSError as err:

@@ -1,19 +1,19 @@
-"""The lab's settings and the steps every lab spawner takes, shared by Docker and Swarm.
+"""The lab's settings, shared by Docker and Swarm: the traits an admin sets and the values they give.
 
-``LabSettingsMixin`` holds the traits an admin sets (folders, uid/gid, shares,
-demo notebooks) and turns them into mounts through :mod:`labhub.mounts`. The
-Docker and Swarm spawners inherit it, so both build mounts on one code path.
+``LabSettingsMixin`` holds the traits (folders, uid/gid, shares, demo notebooks)
+with their help texts and validation, and the values derived from them for one
+user (folder name, layout, run-as identity). The steps of a spawn are in
+:mod:`labhub.lab_spawner`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, default, validate
 
-from . import folder_task, folders, mounts
+from . import mounts
 from .gateway import GatewaySettingsMixin
 from .names import user_folder_name
 from .options import DEFAULT_LAB_GID, DEFAULT_LAB_ROOT, DEFAULT_LAB_UID, DEFAULT_UID_STRATEGY
@@ -152,14 +152,19 @@ class LabSettingsMixin(GatewaySettingsMixin):
         labels or the logs, and the volume is removed when the server stops.""",
     )
 
+    _parsed_shares: tuple[mounts.CifsShare, ...] = ()
+
     @validate("cifs_shares")
     def _valid_shares(self, proposal: Any) -> list:
         names = set()
+        parsed = []
         for raw in proposal.value:
             share = mounts.parse_cifs_share(raw)
             if share.name in names:
                 raise ValueError(f"Two cifs_shares are named {share.name!r}; names must be unique.")
             names.add(share.name)
+            parsed.append(share)
+        self._parsed_shares = tuple(parsed)
         return proposal.value
 
     demo_notebooks_dir = Unicode(
@@ -194,30 +199,6 @@ class LabSettingsMixin(GatewaySettingsMixin):
         ``lab_uid``), the helper otherwise. LabSwarmSpawner defaults to ``task``.""",
     )
 
-    # --- spawn progress -----------------------------------------------------
-
-    _lab_progress: list[dict[str, Any]] | None = None
-
-    def reset_progress(self) -> None:
-        """Forget the previous spawn's steps; called at the start of every spawn."""
-        self._lab_progress = []
-
-    def report_progress(self, percent: int, message: str) -> None:
-        """Add a step to what the user sees on the spawn-pending page."""
-        if self._lab_progress is None:
-            self._lab_progress = []
-        self._lab_progress.append({"progress": percent, "message": message})
-
-    async def progress(self):
-        """Yield the lab's spawn steps as they happen; the hub stops reading when the spawn ends."""
-        sent = 0
-        while True:
-            events = self._lab_progress or []
-            while sent < len(events):
-                yield events[sent]
-                sent += 1
-            await asyncio.sleep(0.1)
-
     # --- derived values -----------------------------------------------------
 
     @property
@@ -229,6 +210,11 @@ class LabSettingsMixin(GatewaySettingsMixin):
     def personal_folder(self) -> str:
         """The host path of this user's personal folder."""
         return mounts.personal_folder(self.personal_notebooks_dir, self.user.name)
+
+    @property
+    def parsed_cifs_shares(self) -> tuple[mounts.CifsShare, ...]:
+        """``cifs_shares`` as checked values, parsed once when the setting was given."""
+        return self._parsed_shares
 
     def lab_layout(self) -> mounts.LabVolumes:
         return mounts.LabVolumes(
@@ -244,94 +230,3 @@ class LabSettingsMixin(GatewaySettingsMixin):
     def lab_run_as(self) -> dict[str, Any]:
         return run_as(self.uid_strategy, self.lab_uid, self.lab_gid, self.nb_user, self.home_dir)
 
-    async def cifs_credentials(self, share: mounts.CifsShare) -> mounts.CifsCredentials | None:
-        """Credentials for ``share``: from its file, from the user's auth_state, or none (guest)."""
-        if share.credentials == "guest":
-            return None
-        if share.credentials == "file":
-            loop = asyncio.get_running_loop()
-            try:
-                text = await loop.run_in_executor(None, _read_text, share.credentials_file)
-            except OSError as err:
-                raise LabSpawnError(
-                    f"The credentials file of Windows share {share.name!r} cannot be read "
-                    f"({err.strerror}); ask the lab admin to check {share.credentials_file}."
-                ) from None
-            return mounts.parse_credentials_file(text)
-        auth_state = await self.user.get_auth_state() or {}
-        password = auth_state.get("password")
-        if not password:
-            raise LabSpawnError(
-                f"Windows share {share.name!r} needs your login password, which the hub did not "
-                "keep; log out and in again, or ask the admin to enable auth_state."
-            )
-        return mounts.CifsCredentials(
-            username=auth_state.get("login_name") or self.user.name,
-            password=password,
-            domain=auth_state.get("domain", ""),
-        )
-
-    async def lab_mount_specs(self) -> list[dict[str, Any]]:
-        """Every mount of this user's lab, as Engine API Mount dicts."""
-        cifs = []
-        for raw in self.cifs_shares:
-            share = mounts.parse_cifs_share(raw)
-            cifs.append(
-                mounts.cifs_mount(
-                    share,
-                    username=self.user.name,
-                    uid=self.lab_uid,
-                    gid=self.lab_gid,
-                    credentials=await self.cifs_credentials(share),
-                )
-            )
-        return mounts.lab_mounts(self.lab_layout(), self.user.name, cifs=cifs)
-
-    def cifs_volume_names(self) -> list[str]:
-        return [
-            mounts.cifs_volume_name(mounts.parse_cifs_share(raw), self.user.name)
-            for raw in self.cifs_shares
-        ]
-
-    async def prepare_lab_folders(self) -> bool:
-        """Create the lab folders and this user's folder (off the event loop); True if it was new."""
-        if not self.prepare_folders:
-            return False
-        self.report_progress(10, "Preparing your notebook folder")
-        if folder_task.uses_task(self.folder_creation, self.lab_uid):
-            try:
-                await self.create_folder_by_task()
-            except RuntimeError as err:
-                self.log.error("Folder helper for %s failed: %s", self.user.name, err)
-                raise LabSpawnError(str(err)) from None
-            return False
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(
-                None,
-                folders.ensure_lab_folders,
-                self.personal_notebooks_dir,
-                self.shared_notebooks_dir,
-                self.lab_uid,
-                self.lab_gid,
-            )
-            return await loop.run_in_executor(
-                None,
-                folders.ensure_personal_folder,
-                self.personal_folder,
-                self.lab_uid,
-                self.lab_gid,
-                self.demo_notebooks_dir or None,
-            )
-        except folders.LabFolderError as err:
-            self.log.error("Lab folder for %s not ready: %s", self.user.name, err)
-            raise LabSpawnError(str(err)) from None
-
-    async def create_folder_by_task(self) -> None:
-        """Create the user's folder with a root helper container (Swarm: a helper task)."""
-        await folder_task.run_folder_container(self)
-
-
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read()

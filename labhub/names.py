@@ -12,6 +12,7 @@ kept one, and two hashed names collide only if sha256 does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -34,6 +35,8 @@ def is_safe_name(name: str, max_length: int = MAX_NAME_LENGTH) -> bool:
     )
 
 
+# a spawn needs the name for paths, labels and object names: hash each username once
+@functools.lru_cache(maxsize=4096)
 def user_folder_name(username: str, max_length: int = MAX_NAME_LENGTH) -> str:
     """Return the folder / Docker name for ``username``; never empty, never a path.
 
@@ -54,3 +57,62 @@ def user_folder_name(username: str, max_length: int = MAX_NAME_LENGTH) -> str:
     stem = _NOT_ALNUM.sub("-", ascii_form).strip("-")
     stem = stem[: max_length - _DIGEST_LENGTH - 2].strip("-") or "user"
     return f"{stem}--{digest}"
+
+
+#: Longest Swarm service name (a DNS label); container names may be longer but share the rule.
+MAX_OBJECT_NAME_LENGTH = 63
+_OBJECT_NAME = re.compile(r"[a-z0-9](?:[-_]*[a-z0-9]+)*")
+
+
+def is_valid_object_name(name: str) -> bool:
+    """True when ``name`` is accepted as a container name and as a Swarm service name."""
+    return len(name) <= MAX_OBJECT_NAME_LENGTH and _OBJECT_NAME.fullmatch(name) is not None
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_LENGTH]
+
+
+def lab_object_name(prefix: str, username: str, servername: str = "") -> str:
+    """The container and Swarm service name of a user's (named) server; valid for both engines.
+
+    ``{prefix}-{folder name}`` when that is a valid service name (at most 63
+    characters of ``[a-z0-9_-]``, starting and ending alphanumeric); otherwise, and
+    for every named server, ``{prefix}-{stem}--{digest}`` where the digest covers
+    the username and the server name together. Kept names come from kept folder
+    names, which never contain ``--``, so a kept name never equals a digested one,
+    and no server name can reproduce another user's name.
+    """
+    prefix = prefix.lower()
+    if not _OBJECT_NAME.fullmatch(prefix) or len(prefix) > 24:
+        raise ValueError(
+            f"prefix {prefix!r} must be at most 24 letters, digits, '-' or '_', "
+            "starting and ending with a letter or digit."
+        )
+    folder = user_folder_name(username)
+    if not servername:
+        kept = f"{prefix}-{folder}"
+        if is_valid_object_name(kept):
+            return kept
+        digest = _digest(username)
+    else:
+        # NUL never occurs in a username the hub accepts, so (user, server) pairs stay apart
+        digest = _digest(f"{username}\x00{servername}")
+    readable = folder.split("--", 1)[0] + (f"-{servername}" if servername else "")
+    ascii_form = unicodedata.normalize("NFKD", readable).encode("ascii", "ignore").decode().lower()
+    room = MAX_OBJECT_NAME_LENGTH - len(prefix) - _DIGEST_LENGTH - 3
+    stem = _NOT_ALNUM.sub("-", ascii_form).strip("-")[:room].strip("-") or "lab"
+    return f"{prefix}-{stem}--{digest}"
+
+
+def folder_helper_name(lab_name: str) -> str:
+    """Name of the one-shot folder helper for ``lab_name``: never a lab's name.
+
+    Lab names are ``{prefix}-...``; helpers are ``{prefix}_folder-...`` hashed to fit,
+    so user ``x-folder`` and the helper of user ``x`` cannot meet.
+    """
+    prefix, _, rest = lab_name.partition("-")
+    name = f"{prefix}_folder-{rest}"
+    if len(name) <= MAX_OBJECT_NAME_LENGTH:
+        return name
+    return f"{prefix}_folder-{rest[: MAX_OBJECT_NAME_LENGTH - len(prefix) - 22]}-{_digest(rest)}"

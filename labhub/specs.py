@@ -44,49 +44,19 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def container_host_config(
-    *,
-    network_name: str,
-    mounts: list[dict[str, Any]],
-    publish_port: tuple[int, str] | None = None,
-    links: dict[str, str] | None = None,
-    mem_limit: int | str | None = None,
-    cpu_limit: float | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Keyword arguments for docker-py's ``create_host_config`` of a lab container.
-
-    ``publish_port`` is ``(container port, host ip)`` on the default bridge, where the hub
-    reaches the server through a published port; None on host networking (the server
-    listens on the host's loopback itself) and on a named network (the hub uses the
-    container's address). ``extra`` is the admin's ``extra_host_config``, merged last;
-    hardening is applied after it, so no setting can make a lab container privileged.
-    """
-    extra = extra or {}
-    host_config: dict[str, Any] = {
-        "auto_remove": False,
-        "links": links or {},
-        "mounts": mounts,
-        "network_mode": network_name,
-    }
-    if mem_limit is not None:
-        host_config["mem_limit"] = mem_limit
-    if cpu_limit is not None:
-        period = extra.get("cpu_period", 100_000)
-        host_config["cpu_period"] = period
-        host_config["cpu_quota"] = int(cpu_limit * period)
-    if publish_port is not None:
-        port, host_ip = publish_port
-        host_config["port_bindings"] = {port: (host_ip,)}
-    return harden_host_config(deep_merge(host_config, extra))
-
-
 #: Docker security options every lab container gets, whatever extra_host_config says.
 SECURITY_OPTS = ("no-new-privileges:true",)
-#: Capabilities that would let a user escape to the host (mount, load modules); never granted.
+#: Capabilities that would let a user escape to the host (mount, load modules, read any file); never granted.
 FORBIDDEN_CAPS = frozenset(
-    {"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "NET_ADMIN"}
+    {"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "NET_ADMIN", "DAC_READ_SEARCH"}
 )
+#: Host namespaces a lab must never join: they would show it other users' processes or the host's ids.
+_HOST_MODES = ("pid_mode", "ipc_mode", "userns_mode", "uts_mode", "cgroupns")
+
+
+def allowed_capabilities(caps: list[str] | None) -> list[str]:
+    """``caps`` without the ones that let a lab escape; the same rule for Docker and Swarm."""
+    return [c for c in caps or [] if c.upper().removeprefix("CAP_") not in FORBIDDEN_CAPS]
 
 
 def harden_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
@@ -97,13 +67,36 @@ def harden_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     """
     hardened = dict(host_config)
     hardened["privileged"] = False
-    opts = [o for o in hardened.get("security_opt") or [] if not o.startswith("no-new-privileges")]
-    hardened["security_opt"] = [*opts, *SECURITY_OPTS]
-    caps = [
-        c
-        for c in hardened.get("cap_add") or []
-        if c.upper().removeprefix("CAP_") not in FORBIDDEN_CAPS
+    # "unconfined" would switch off seccomp or AppArmor, the filters that keep a lab off the host kernel
+    opts = [
+        o
+        for o in hardened.get("security_opt") or []
+        if not o.startswith("no-new-privileges") and "unconfined" not in o
     ]
+    hardened["security_opt"] = [*opts, *SECURITY_OPTS]
+    for key in _HOST_MODES:
+        if str(hardened.get(key, "")).startswith("host"):
+            hardened.pop(key)
+    # host devices and host-path binds bypass the lab's mounts, which are the only way in
+    hardened.pop("devices", None)
+    hardened.pop("binds", None)
+    hardened.pop("volumes_from", None)
+    caps = allowed_capabilities(hardened.get("cap_add"))
+    if caps:
+        hardened["cap_add"] = caps
+    else:
+        hardened.pop("cap_add", None)
+    return hardened
+
+
+def harden_service_container(container_spec: dict[str, Any]) -> dict[str, Any]:
+    """``ContainerSpec`` keyword arguments with the same capability rule as a Docker lab.
+
+    Swarm's API (1.41) has no privileged mode, no host namespaces and no devices in a
+    service, so capabilities are what an override could widen.
+    """
+    hardened = dict(container_spec)
+    caps = allowed_capabilities(hardened.get("cap_add"))
     if caps:
         hardened["cap_add"] = caps
     else:

@@ -8,37 +8,33 @@ import ipaddress
 from typing import Any
 
 from docker.errors import NotFound
-from docker.types import (
-    ContainerSpec,
-    EndpointSpec,
-    Placement,
-    Resources,
-    RestartPolicy,
-    TaskTemplate,
-)
+from docker.types import ContainerSpec, Placement, RestartPolicy, TaskTemplate
 from dockerspawner import SwarmSpawner
 from traitlets import List, Unicode, default
 
 from . import folder_task
-from .docker_spawner import LABEL_LAB, LabDockerSpawner
+from .lab import Lab, Overrides, service_spec
+from .lab_spawner import LabSpawnerMixin
 from .mounts import LABEL_USER, redacted
+from .names import folder_helper_name
 
 
-class LabSwarmSpawner(LabDockerSpawner, SwarmSpawner):
-    """LabDockerSpawner's lab, run as a Swarm service so a user's lab can start on any node.
+class LabSwarmSpawner(LabSpawnerMixin, SwarmSpawner):
+    """The lab of LabDockerSpawner, run as a Swarm service so a user's lab can start on any node.
 
-    Mounts come from the same :mod:`labhub.mounts` code as on Docker and go into the
-    service's ``ContainerSpec.Mounts`` unchanged: named volumes keep their driver
-    options (NFS, CIFS) instead of being turned into binds. ``lab_root`` must be
-    storage every node sees at the same path (an NFS mount on every node), or folders
-    are created by a short helper task (``folder_creation = "task"``).
+    The service is the Swarm translation of the same :class:`labhub.lab.Lab` as
+    LabDockerSpawner's container: the same mounts (named volumes keep their driver
+    options, NFS and CIFS, instead of becoming binds), the same admin overrides and
+    the same hardening. ``lab_root`` must be storage every node sees at the same
+    path (an NFS mount on every node); folders are made by a helper task on the
+    lab's node (``folder_creation = "task"``, the default here).
     """
 
     placement_constraints = List(
         Unicode(),
         config=True,
         help="""Swarm placement constraints for labs, e.g. ``["node.labels.lab == true",
-        "node.role == worker"]``.""",
+        "node.role == worker"]``. Constraints in ``extra_placement_spec`` are added to these.""",
     )
     placement_preferences = List(
         Unicode(),
@@ -61,102 +57,86 @@ class LabSwarmSpawner(LabDockerSpawner, SwarmSpawner):
     def _default_pull(self) -> str:
         return "skip"  # each node pulls for itself
 
-    def host_listen_ip(self) -> str:
-        return self.host_network_ip
-
-    def _listens_on_loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.host_network_ip).is_loopback
-        except ValueError:
-            return False
-
-    # --- folders ---------------------------------------------------------------------
-
     @default("folder_creation")
     def _default_folder_creation(self) -> str:
         return "task"  # the hub may not be on, or see lab_root from, the node that runs the lab
 
-    async def create_folder_by_task(self) -> None:
-        await folder_task.run_folder_service(self)
+    def host_listen_ip(self) -> str:
+        return self.host_network_ip
 
-    # --- the service -------------------------------------------------------------------
+    def lab_placement(self) -> tuple[list[str], list[str]]:
+        return list(self.placement_constraints), list(self.placement_preferences)
 
-    async def create_object(self) -> dict[str, Any]:
-        """Create the user's service from the lab's mounts, identity, limits and placement."""
-        lab_mounts = await self.lab_mount_specs()
-        identity = self.lab_run_as()
-        container = ContainerSpec(
-            image=self.image,
-            args=await self.get_command(),
-            env=self.get_env(),
-            user=identity["user"],
-            workdir=self.home_dir,
-            labels={LABEL_LAB: "true", LABEL_USER: self.lab_folder_name},
-            mounts=lab_mounts,
-            **self.extra_container_spec,
-        )
-        resources = Resources(
-            mem_limit=self.mem_limit,
-            mem_reservation=self.mem_guarantee,
-            cpu_limit=int(self.cpu_limit * 1e9) if self.cpu_limit else None,
-            cpu_reservation=int(self.cpu_guarantee * 1e9) if self.cpu_guarantee else None,
-            **self.extra_resources_spec,
-        )
-        placement = Placement(
-            constraints=list(self.placement_constraints) or None,
-            preferences=[("spread", p) for p in self.placement_preferences] or None,
-            **self.extra_placement_spec,
-        )
-        task = TaskTemplate(
-            container_spec=container,
-            resources=resources,
-            placement=placement,
-            # a lab that dies stays dead: the hub notices and the user starts a fresh one
-            restart_policy=RestartPolicy(condition="none"),
-            networks=[self.network_name] if self.network_name else [],
-            **self.extra_task_spec,
-        )
-        endpoint = EndpointSpec(
-            **(
-                {}
-                if self.uses_host_network or self.use_internal_ip
-                else {"ports": {None: (self.port, "tcp")}}
-            ),
-            **self.extra_endpoint_spec,
-        )
-        self.log.debug(
-            "Creating service %s with mounts %s", self.service_name, redacted(lab_mounts)
-        )
-        service = await self.docker(
-            "create_service",
-            task,
-            name=self.service_name,
-            endpoint_spec=endpoint,
-            labels={LABEL_LAB: "true", LABEL_USER: self.lab_folder_name},
-            **self.extra_create_kwargs,
-        )
-        # the scheduler makes the task a moment later; start_object needs it to exist
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while loop.time() < deadline:
-            if await self.docker("tasks", filters={"service": service["ID"]}):
-                break
-            await asyncio.sleep(0.05)
-        return service
-
-    async def get_ip_and_port(self) -> tuple[str, int]:
-        if not self.uses_host_network:
-            return await SwarmSpawner.get_ip_and_port(self)
-        if self._listens_on_loopback():
-            return self.ip, self.port
+    async def host_network_address(self) -> str:
+        try:
+            if ipaddress.ip_address(self.host_network_ip).is_loopback:
+                return self.ip
+        except ValueError:
+            pass
         # a lab on another node: connect to that node's own address
         task = await self.get_task()
         node = await self.docker("inspect_node", task["NodeID"])
-        return node["Status"]["Addr"], self.port
+        return node["Status"]["Addr"]
 
-    async def _discard_failed_start(self) -> None:
-        if self.object_id:
+    # --- the service -------------------------------------------------------------------
+
+    async def create_lab_object(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        spec = service_spec(lab, overrides)
+        self.log.debug("Creating service %s with mounts %s", lab.name, redacted(lab.mounts))
+        service = await self.docker("create_service", **spec)
+        # the scheduler makes the task a moment later; start_object needs it to exist
+        await self._wait_for_tasks(service["ID"], lambda tasks: bool(tasks), 60)
+        return service
+
+    async def remove_lab_object(self) -> None:
+        with contextlib.suppress(NotFound):
+            await self.docker("remove_service", self.object_id)
+
+    async def _wait_for_tasks(self, service_id: str, done, timeout: float) -> list[dict]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            tasks = await self.docker("tasks", filters={"service": service_id})
+            if done(tasks):
+                return tasks
+            await asyncio.sleep(0.05 if not tasks else 0.2)
+        raise folder_task.FolderHelperError(folder_task.timeout_message())
+
+    # --- folders -----------------------------------------------------------------------
+
+    async def run_folder_helper(self, job: folder_task.FolderJob) -> None:
+        """Create the folder with a one-shot root Swarm task, placed like the user's lab."""
+        spec = ContainerSpec(
+            image=self.image,
+            command=folder_task.helper_command(job),
+            user="0",
+            mounts=folder_task.helper_mounts(job),
+            labels={folder_task.LABEL_HELPER: "true", LABEL_USER: self.lab_folder_name},
+        )
+        template = TaskTemplate(
+            container_spec=spec,
+            restart_policy=RestartPolicy(condition="none"),
+            placement=Placement(constraints=list(self.placement_constraints) or None),
+            # Swarm has no "none" network; the host network adds no bridge, and the task talks to nobody
+            networks=["host"],
+        )
+        name = folder_helper_name(self.object_name)
+        with contextlib.suppress(NotFound):
+            await self.docker("remove_service", name)
+        service = await self.docker(
+            "create_service", template, name=name, labels={folder_task.LABEL_HELPER: "true"}
+        )
+
+        def finished(tasks: list[dict]) -> bool:
+            return any(t["Status"]["State"] in ("complete", "failed", "rejected") for t in tasks)
+
+        try:
+            tasks = await self._wait_for_tasks(service["ID"], finished, folder_task.TIMEOUT)
+            failed = [t for t in tasks if t["Status"]["State"] in ("failed", "rejected")]
+            if failed and not any(t["Status"]["State"] == "complete" for t in tasks):
+                raise folder_task.FolderHelperError(
+                    folder_task.failure_message(failed[0]["Status"].get("Err", ""))
+                )
+        finally:
             with contextlib.suppress(NotFound):
-                await self.docker("remove_service", self.object_id)
-            self.object_id = ""
-        await self.remove_share_volumes()
+                await self.docker("remove_service", service["ID"])

@@ -18,9 +18,9 @@ import requests
 from .conftest import lab_spawner_config
 from .support.faults import lab_containers
 from .support.hub import HubProcess
+from .support.names import HOSTILE
 from .support.slapd import PASSWORDS, PEOPLE, SEARCH_DN, SEARCH_PW
 from .test_security_secrets import container_exposure, process_list
-from .test_security_usernames import HOSTILE
 
 pytestmark = [pytest.mark.ldap]
 

@@ -1,39 +1,54 @@
-"""The root folder helper (labhub.folder_task): pure parts, and LabDockerSpawner with folder_creation="task"."""
+"""labhub.folder_task: the helper's command and mounts without a daemon; LabDockerSpawner with folder_creation="task"."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 
 import pytest
 
-from labhub import folder_task
+from labhub import folder_task, folders
 from labhub.names import user_folder_name
 
 from .conftest import lab_spawner_config
 from .support.hub import SpawnFailed
 from .test_docker_spawner_e2e import get_file, put_file
 
+JOB = folder_task.FolderJob("/lab/p/x", 2100, 2101, "/lab/p", "/lab/s")
+
 
 def test_command_passes_paths_as_arguments_not_shell_text():
-    hostile = "/lab/personal_notebooks/$(touch /tmp/pwned); rm -rf /"
-    argv = folder_task.folder_task_command(hostile, 2100, 2100, "/lab/p", "/lab/s", "")
+    hostile = "/lab/p/$(touch /tmp/pwned); rm -rf /"
+    argv = folder_task.helper_command(dataclasses.replace(JOB, folder=hostile))
     assert argv[:2] == ["sh", "-c"]
     assert argv[2] == folder_task.FOLDER_SCRIPT  # fixed text, the same for every user
     assert hostile not in argv[2]
-    assert argv[4:] == [hostile, "2100", "2100", "/lab/p", "/lab/s", ""]
+    assert argv[4:] == [hostile, "2100", "2101", "700", "", "/lab/p", "751", "/lab/s", "2775"]
 
 
-def test_command_refuses_relative_paths():
+def test_modes_come_from_the_folders_module_not_the_script():
+    assert not re.search(r"\b(700|751|2775)\b", folder_task.FOLDER_SCRIPT)
+    argv = folder_task.helper_command(JOB)
+    assert argv[argv.index("/lab/p") + 1] == f"{folders.PERSONAL_ROOT_MODE:o}"
+    assert argv[argv.index("/lab/s") + 1] == f"{folders.SHARED_MODE:o}"
+
+
+def test_job_refuses_relative_paths():
     with pytest.raises(ValueError, match="absolute"):
-        folder_task.folder_task_command("alice", 2100, 2100, "/lab/p", "/lab/s")
+        folder_task.FolderJob("alice", 2100, 2100, "/lab/p", "/lab/s")
 
 
 def test_mounts_are_the_parents_once_and_demo_read_only():
-    specs = folder_task.folder_task_mounts("/lab/personal", "/lab/shared", "/opt/demo")
+    job = folder_task.FolderJob(
+        "/lab/personal/a", 1, 1, "/lab/personal", "/lab/shared", "/opt/demo"
+    )
+    specs = folder_task.helper_mounts(job)
     assert [(m["Source"], m["Target"], m["ReadOnly"]) for m in specs] == [
         ("/lab", "/lab", False),
         ("/opt/demo", folder_task.DEMO_TARGET, True),
     ]
+    assert folder_task.helper_command(job)[8] == folder_task.DEMO_TARGET
 
 
 def test_auto_uses_the_hub_only_when_it_can_chown():

@@ -1,0 +1,251 @@
+"""What one user's lab is, as plain data, and its two translations: a container and a service.
+
+Nothing here talks to a daemon or touches the disk. A spawner gathers its
+settings once per spawn into a :class:`Lab`; :func:`container_spec` turns it
+into ``create_container`` arguments for Docker and :func:`service_spec` into
+``create_service`` arguments for Swarm. Both translations take the admin's
+overrides through the same merge (:func:`labhub.specs.deep_merge`) and then the
+same hardening (:mod:`labhub.specs`), so the two engines cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from docker.types import (
+    ContainerSpec,
+    EndpointSpec,
+    Placement,
+    Resources,
+    RestartPolicy,
+    TaskTemplate,
+)
+
+from .names import is_valid_object_name
+from .specs import deep_merge, harden_host_config, harden_service_container
+
+#: Label on every lab container and service, so the admin can list them with ``--filter``.
+LABEL_LAB = "org.labhub.lab"
+
+
+class LabSpecError(ValueError):
+    """An override cannot be honoured by the engine; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Lab:
+    """One user's lab, the same for Docker and Swarm.
+
+    ``network`` is ``"host"`` (the lab listens on ``port`` of the host itself),
+    a Docker network name, or ``""`` (Docker's default bridge, the port published
+    on ``host_ip``). ``publish_port`` says whether the hub reaches the lab through
+    a published port rather than the lab's own address.
+    """
+
+    name: str
+    image: str
+    command: list[str]
+    environment: dict[str, str]
+    user: str
+    workdir: str
+    mounts: list[dict[str, Any]]
+    labels: dict[str, str]
+    network: str
+    port: int
+    publish_port: bool = False
+    host_ip: str = "127.0.0.1"
+    mem_limit: int | None = None
+    mem_guarantee: int | None = None
+    cpu_limit: float | None = None
+    cpu_guarantee: float | None = None
+    links: dict[str, str] = field(default_factory=dict)
+    placement_constraints: list[str] = field(default_factory=list)
+    placement_preferences: list[str] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_host_network(self) -> bool:
+        return self.network == "host"
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The admin's ``extra_*`` settings, each merged over the matching part of the lab."""
+
+    create_kwargs: dict[str, Any] = field(default_factory=dict)
+    host_config: dict[str, Any] = field(default_factory=dict)
+    container_spec: dict[str, Any] = field(default_factory=dict)
+    resources_spec: dict[str, Any] = field(default_factory=dict)
+    placement_spec: dict[str, Any] = field(default_factory=dict)
+    task_spec: dict[str, Any] = field(default_factory=dict)
+    endpoint_spec: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Docker: one container -------------------------------------------------------------
+
+
+def container_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]:
+    """``create_container`` keyword arguments, with ``host_config`` as a plain dict.
+
+    The spawner passes ``host_config`` through docker-py's ``create_host_config``;
+    it is left a dict here so it can be read and tested without a client.
+    """
+    overrides = overrides or Overrides()
+    create: dict[str, Any] = {
+        "image": lab.image,
+        "name": lab.name,
+        "command": list(lab.command),
+        "environment": dict(lab.environment),
+        "user": lab.user,
+        "working_dir": lab.workdir,
+        "labels": dict(lab.labels),
+    }
+    if not lab.uses_host_network:
+        create["ports"] = {f"{lab.port}/tcp": None}
+    create = deep_merge(create, overrides.create_kwargs)
+    create.pop("host_config", None)  # only extra_host_config may change it
+    # who runs the lab is decided by uid_strategy alone: an override must not make it root
+    create["user"] = lab.user
+
+    host: dict[str, Any] = {
+        "auto_remove": False,
+        "links": dict(lab.links),
+        "mounts": list(lab.mounts),
+        "network_mode": lab.network or "bridge",
+    }
+    if lab.tmpfs:
+        host["tmpfs"] = dict(lab.tmpfs)
+    if lab.mem_limit is not None:
+        host["mem_limit"] = lab.mem_limit
+    if lab.mem_guarantee is not None:
+        host["mem_reservation"] = lab.mem_guarantee
+    if lab.cpu_limit is not None:
+        period = overrides.host_config.get("cpu_period", 100_000)
+        host["cpu_period"] = period
+        host["cpu_quota"] = int(lab.cpu_limit * period)
+    if lab.publish_port:
+        host["port_bindings"] = {lab.port: (lab.host_ip,)}
+    create["host_config"] = harden_host_config(deep_merge(host, overrides.host_config))
+    return create
+
+
+# --- Swarm: one service --------------------------------------------------------------
+
+
+def _checked(kind: type, setting: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` if ``kind`` accepts every key; otherwise one sentence naming the setting."""
+    accepted = set(inspect.signature(kind).parameters) - {"self"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise LabSpecError(
+            f"{setting} has keys Swarm's {kind.__name__} does not take: {', '.join(unknown)}; "
+            f"use some of {', '.join(sorted(accepted))}."
+        )
+    return kwargs
+
+
+def _nanocpus(cpus: float | None) -> int | None:
+    return int(cpus * 1e9) if cpus else None
+
+
+def service_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]:
+    """``create_service`` keyword arguments: a task template, an endpoint, name and labels.
+
+    Placement constraints from the lab and from ``extra_placement_spec`` are both
+    kept; a key that Swarm's types do not know is refused in one sentence.
+    """
+    overrides = overrides or Overrides()
+    if not is_valid_object_name(lab.name):
+        raise LabSpecError(
+            f"The service name {lab.name!r} is not valid on Swarm (at most 63 letters, digits, "
+            "'-' or '_'); leave name_template empty or change it."
+        )
+    container = deep_merge(
+        {
+            "image": lab.image,
+            "args": list(lab.command),
+            "env": dict(lab.environment),
+            "user": lab.user,
+            "workdir": lab.workdir,
+            "labels": dict(lab.labels),
+            "mounts": list(lab.mounts) + _tmpfs_mounts(lab.tmpfs),
+        },
+        overrides.container_spec,
+    )
+    container = harden_service_container(container)
+    container["user"] = lab.user
+
+    resources = deep_merge(
+        {
+            "mem_limit": lab.mem_limit,
+            "mem_reservation": lab.mem_guarantee,
+            "cpu_limit": _nanocpus(lab.cpu_limit),
+            "cpu_reservation": _nanocpus(lab.cpu_guarantee),
+        },
+        overrides.resources_spec,
+    )
+
+    extra_placement = dict(overrides.placement_spec)
+    constraints = list(lab.placement_constraints)
+    for constraint in extra_placement.pop("constraints", None) or []:
+        if constraint not in constraints:
+            constraints.append(constraint)
+    preferences = [("spread", p) for p in lab.placement_preferences]
+    preferences += list(extra_placement.pop("preferences", None) or [])
+    placement = {
+        "constraints": constraints or None,
+        "preferences": preferences or None,
+        **extra_placement,
+    }
+
+    task = deep_merge(
+        {
+            # a lab that dies stays dead: the hub notices and the user starts a fresh one
+            "restart_policy": RestartPolicy(condition="none"),
+            "networks": [lab.network] if lab.network else [],
+        },
+        overrides.task_spec,
+    )
+    endpoint = deep_merge(
+        {"ports": {None: (lab.port, "tcp")}} if lab.publish_port else {},
+        overrides.endpoint_spec,
+    )
+    create = deep_merge(
+        {"name": lab.name, "labels": dict(lab.labels)},
+        overrides.create_kwargs,
+    )
+    for reserved in ("task_template", "endpoint_spec"):
+        if reserved in create:
+            raise LabSpecError(
+                f"extra_create_kwargs may not set {reserved}; use extra_task_spec or "
+                "extra_endpoint_spec instead."
+            )
+    try:
+        task_template = TaskTemplate(
+            container_spec=ContainerSpec(
+                **_checked(ContainerSpec, "extra_container_spec", container)
+            ),
+            resources=Resources(**_checked(Resources, "extra_resources_spec", resources)),
+            placement=Placement(**_checked(Placement, "extra_placement_spec", placement)),
+            **_checked(TaskTemplate, "extra_task_spec", task),
+        )
+        endpoint_spec = EndpointSpec(**_checked(EndpointSpec, "extra_endpoint_spec", endpoint))
+    except (TypeError, ValueError) as err:
+        if isinstance(err, LabSpecError):
+            raise
+        raise LabSpecError(f"A Swarm override cannot be used: {err}.") from None
+    return {"task_template": task_template, "endpoint_spec": endpoint_spec, **create}
+
+
+def _tmpfs_mounts(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
+    """Swarm has no ``HostConfig.Tmpfs``: the same folders as tmpfs mounts (mode only)."""
+    specs = []
+    for target, options in tmpfs.items():
+        mode = next(
+            (int(o.split("=", 1)[1], 8) for o in options.split(",") if o.startswith("mode=")),
+            0o1777,
+        )
+        specs.append({"Type": "tmpfs", "Target": target, "TmpfsOptions": {"Mode": mode}})
+    return specs

@@ -1,0 +1,445 @@
+"""The steps every lab spawner takes, for Docker and Swarm alike: folders, the lab, readiness, cleanup.
+
+``LabSpawnerMixin`` gathers the settings of :class:`~labhub.lab_settings.LabSettingsMixin`
+once per spawn into a :class:`labhub.lab.Lab` and leaves only the engine's own
+work to :class:`~labhub.docker_spawner.LabDockerSpawner` and
+:class:`~labhub.swarm_spawner.LabSwarmSpawner`: turning that description into a
+container or a service, running the folder helper, and removing what they made.
+Each method exists once; the engine classes add hooks, never second copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from jupyterhub.utils import random_port
+from tornado.httpclient import AsyncHTTPClient
+from traitlets import Bool, Unicode, default
+
+from . import folder_task, folders, mounts
+from .lab import LABEL_LAB, Lab, LabSpecError, Overrides
+from .lab_settings import LabSettingsMixin, LabSpawnError
+from .mounts import LABEL_USER
+from .names import lab_object_name
+
+#: Where a host-network lab listens: the host's loopback, never its public interfaces.
+LOOPBACK = "127.0.0.1"
+
+_VOLUME_PATH = re.compile(r"/volumes/([^/\s]+)/_data")
+
+
+def mount_failure_message(error: str) -> str | None:
+    """One sentence for a user whose lab could not mount a volume, or None for other errors.
+
+    Docker's own message repeats the mount data, CIFS password included; only the
+    volume name and the kernel's last word (e.g. "no such device") are kept.
+    """
+    lowered = error.lower()
+    if (
+        "error while mounting volume" not in lowered
+        and "failed to mount local volume" not in lowered
+    ):
+        return None
+    found = _VOLUME_PATH.search(error)
+    volume = found.group(1) if found else "a network share"
+    reason = error.rsplit(": ", 1)[-1].strip().rstrip(".")
+    if "=" in reason or len(reason) > 80:
+        reason = "the mount was refused"
+    return (
+        f"Your lab could not mount its network share volume {volume} ({reason}); "
+        "nothing was started. Try again later or tell the lab admin."
+    )
+
+
+class LabSpawnerMixin(LabSettingsMixin):
+    """Lab lifecycle shared by LabDockerSpawner and LabSwarmSpawner (mixed in before the engine's spawner)."""
+
+    remove = Bool(
+        True,
+        config=True,
+        help="""Remove the container (or service) when the server stops (throwaway labs).
+        Nothing in the container's own filesystem survives; notebooks live in the
+        mounted folders.""",
+    )
+
+    name_template = Unicode(
+        "",
+        config=True,
+        help="""Container (or service) name template with ``{prefix}``, ``{username}`` (the
+        safe folder name) and ``{servername}``. Empty (the default): labhub's naming
+        rule, ``{prefix}-{username}`` when that is a valid Swarm service name and a
+        readable stem plus a digest otherwise, so no two users or named servers share
+        a name on Docker or on Swarm.""",
+    )
+
+    @default("prefix")
+    def _default_prefix(self) -> str:
+        return "labhub"
+
+    @default("object_name")
+    def _object_name_default(self) -> str:
+        # DockerSpawner re-renders the name through this method when the image changes
+        if self.name_template:
+            return self._render_templates(self.name_template)
+        return lab_object_name(self.prefix, self.user.name, getattr(self, "name", "") or "")
+
+    def template_namespace(self) -> dict[str, str]:
+        # one naming rule for folders, volumes and admin templates: the safe folder name
+        namespace = super().template_namespace()
+        namespace["username"] = namespace["safe_username"] = self.lab_folder_name
+        namespace["servername"] = self.escape(getattr(self, "name", "") or "").lower()
+        return namespace
+
+    # Every mount goes through the lab description; DockerSpawner's own binds are not used.
+    @property
+    def volume_binds(self) -> dict:
+        return {}
+
+    @property
+    def volume_mount_points(self) -> list:
+        return []
+
+    @property
+    def mounts(self) -> list:
+        return []
+
+    @property
+    def uses_host_network(self) -> bool:
+        return self.network_name == "host"
+
+    def host_listen_ip(self) -> str:
+        """Where a host-network lab listens: the host's loopback, never its public interfaces."""
+        return LOOPBACK
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        env.update(self.lab_run_as()["environment"])
+        # remote kernels run as the hub user's name; the folder name is only for paths
+        env.update(self.lab_gateway_environment(self.user.name))
+        return env
+
+    # --- spawn progress -----------------------------------------------------
+
+    _lab_progress: list[dict[str, Any]] | None = None
+
+    def reset_progress(self) -> None:
+        """Forget the previous spawn's steps; called at the start of every spawn."""
+        self._lab_progress = []
+
+    def report_progress(self, percent: int, message: str) -> None:
+        """Add a step to what the user sees on the spawn-pending page."""
+        if self._lab_progress is None:
+            self._lab_progress = []
+        self._lab_progress.append({"progress": percent, "message": message})
+
+    async def progress(self):
+        """Yield the lab's spawn steps as they happen; the hub stops reading when the spawn ends."""
+        sent = 0
+        while True:
+            events = self._lab_progress or []
+            while sent < len(events):
+                yield events[sent]
+                sent += 1
+            await asyncio.sleep(0.1)
+
+    # --- the description -------------------------------------------------------------
+
+    def lab_placement(self) -> tuple[list[str], list[str]]:
+        """Placement constraints and spread preferences; only Swarm places labs."""
+        return [], []
+
+    async def describe_lab(self) -> Lab:
+        """This user's lab as plain data: computed once per spawn, translated by the engine class."""
+        identity = self.lab_run_as()
+        constraints, preferences = self.lab_placement()
+        return Lab(
+            name=self.object_name,
+            image=self.image,
+            command=list(await self.get_command()),
+            environment=self.get_env(),
+            user=identity["user"],
+            workdir=self.home_dir,
+            mounts=await self.lab_mount_specs() + [dict(m) for m in self.mount_binds],
+            labels={LABEL_LAB: "true", LABEL_USER: self.lab_folder_name},
+            network=self.network_name,
+            port=self.port,
+            publish_port=not (self.use_internal_ip or self.uses_host_network),
+            host_ip=self.host_ip,
+            mem_limit=self.mem_limit,
+            mem_guarantee=self.mem_guarantee,
+            cpu_limit=self.cpu_limit,
+            cpu_guarantee=self.cpu_guarantee,
+            links=dict(self.links or {}),
+            placement_constraints=constraints,
+            placement_preferences=preferences,
+        )
+
+    async def lab_overrides(self) -> Overrides:
+        """The admin's ``extra_*`` settings, callables resolved and ``{username}`` filled in."""
+
+        async def resolved(name: str) -> dict[str, Any]:
+            value = self._eval_if_callable(getattr(self, name, None) or {})
+            if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+                value = await value
+            return self._render_templates(value or {})
+
+        return Overrides(
+            create_kwargs=await resolved("extra_create_kwargs"),
+            host_config=await resolved("extra_host_config"),
+            container_spec=await resolved("extra_container_spec"),
+            resources_spec=await resolved("extra_resources_spec"),
+            placement_spec=await resolved("extra_placement_spec"),
+            task_spec=await resolved("extra_task_spec"),
+            endpoint_spec=await resolved("extra_endpoint_spec"),
+        )
+
+    async def create_object(self) -> dict[str, Any]:
+        """Create the user's container or service from the one lab description."""
+        lab = await self.describe_lab()
+        try:
+            return await self.create_lab_object(lab, await self.lab_overrides())
+        except LabSpecError as err:
+            self.log.error("Lab of %s cannot be created: %s", self.user.name, err)
+            raise LabSpawnError(str(err)) from None
+
+    async def create_lab_object(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        """Translate ``lab`` for the engine and create it; the engine class provides this."""
+        raise NotImplementedError
+
+    async def remove_lab_object(self) -> None:
+        """Remove the container or service, running or not; the engine class provides this."""
+        raise NotImplementedError
+
+    # --- folders ---------------------------------------------------------------------
+
+    def folder_job(self) -> folder_task.FolderJob:
+        """What the folder helper must create for this user, from the settings alone."""
+        demo = self.demo_notebooks_dir
+        return folder_task.FolderJob(
+            folder=self.personal_folder,
+            uid=self.lab_uid,
+            gid=self.lab_gid,
+            personal_root=self.personal_notebooks_dir,
+            shared_root=self.shared_notebooks_dir,
+            demo_dir=demo if demo and folder_task.is_dir(demo) else "",
+        )
+
+    async def run_folder_helper(self, job: folder_task.FolderJob) -> None:
+        """Create the folder with a root helper on the engine; the engine class provides this."""
+        raise NotImplementedError
+
+    async def prepare_lab_folders(self) -> bool:
+        """Create the lab folders and this user's folder (off the event loop); True if it was new."""
+        if not self.prepare_folders:
+            return False
+        self.report_progress(10, "Preparing your notebook folder")
+        if folder_task.uses_task(self.folder_creation, self.lab_uid):
+            try:
+                await self.run_folder_helper(self.folder_job())
+            except folder_task.FolderHelperError as err:
+                self.log.error("Folder helper for %s failed: %s", self.user.name, err)
+                raise LabSpawnError(str(err)) from None
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None,
+                folders.ensure_lab_folders,
+                self.personal_notebooks_dir,
+                self.shared_notebooks_dir,
+                self.lab_uid,
+                self.lab_gid,
+            )
+            return await loop.run_in_executor(
+                None,
+                folders.ensure_personal_folder,
+                self.personal_folder,
+                self.lab_uid,
+                self.lab_gid,
+                self.demo_notebooks_dir or None,
+            )
+        except folders.LabFolderError as err:
+            self.log.error("Lab folder for %s not ready: %s", self.user.name, err)
+            raise LabSpawnError(str(err)) from None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        if self.uses_host_network:
+            # A host-network lab shares the host's ports: pick a free one, listen on loopback only.
+            self.port = random_port()
+            self.ip = self.host_listen_ip()
+        self.reset_progress()
+        if "\x00" in self.user.name:
+            # the engine refuses a NUL in JUPYTERHUB_USER only after creating the container
+            raise LabSpawnError(
+                "This username contains a NUL character, which a lab container cannot carry; "
+                "ask the lab admin to rename the user."
+            )
+        await self.prepare_lab_folders()
+        if self.cifs_shares:
+            names = ", ".join(share.name for share in self.parsed_cifs_shares)
+            self.report_progress(30, f"Mounting Windows shares: {names}")
+        self.report_progress(50, "Starting your lab container")
+        try:
+            ip_port = await super().start()
+        except APIError as err:
+            message = mount_failure_message(str(err.explanation or err))
+            await self._discard_failed_start()
+            if message:
+                self.log.error("Spawn of %s failed: %s", self.user.name, message)
+                raise LabSpawnError(message) from None
+            raise
+        self.report_progress(80, "Container running; waiting for JupyterLab to answer")
+        await self.wait_for_server(*ip_port)
+        return ip_port
+
+    async def wait_for_server(self, ip: str, port: int) -> None:
+        """Return as soon as the lab answers HTTP, or fail fast if it stops.
+
+        The hub polls a new server with exponential backoff (waits of up to 5 s), so a
+        lab ready at 3.1 s is often seen at 6 s; polling here from every 50 ms (easing
+        to 0.5 s) removes that gap. A lab that exits while starting is reported at
+        once, with its exit status, instead of after ``http_timeout``.
+        """
+        if getattr(self, "internal_ssl", False):
+            return  # the hub's own check knows the certificates
+        client = AsyncHTTPClient()
+        url = f"http://{ip}:{port}{self.server.base_url if self.server else '/'}api"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.http_timeout
+        next_state_check = loop.time() + 1.0
+        interval = 0.05
+        while loop.time() < deadline:
+            try:
+                response = await client.fetch(
+                    url, raise_error=False, connect_timeout=1, request_timeout=2
+                )
+                if response.code and response.code < 500 and response.code != 599:
+                    return
+            except OSError:
+                pass  # not listening yet
+            if loop.time() >= next_state_check:
+                next_state_check = loop.time() + 1.0
+                state = await self.poll()
+                if state is not None:
+                    self.log.error("Lab of %s exited while starting: %s", self.user.name, state)
+                    await self._discard_failed_start()
+                    raise LabSpawnError(
+                        "Your lab container stopped while starting; try again, and if it "
+                        "happens again tell the lab admin (the hub log has the details)."
+                    )
+            await asyncio.sleep(interval)
+            # start fine-grained, then ease off so fifty labs starting at once do not flood the hub
+            interval = min(interval * 1.2, 0.5)
+
+    async def _discard_failed_start(self) -> None:
+        """Remove whatever a failed start left behind: the lab object and the user's share volumes."""
+        if self.object_id:
+            await self.remove_lab_object()
+            self.object_id = ""
+        await self.remove_share_volumes()
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.object_id and self.uses_host_network:
+            # the port was picked at spawn time; a restarted hub must find the server on it again
+            state["host_port"] = self.port
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if state.get("host_port"):
+            self.port = int(state["host_port"])
+            self.ip = self.host_listen_ip()
+
+    async def host_network_address(self) -> str:
+        """The address the hub connects to for a host-network lab."""
+        return self.ip
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        if self.uses_host_network:
+            return await self.host_network_address(), self.port
+        return await super().get_ip_and_port()
+
+    async def stop(self, now: bool = False) -> None:
+        await super().stop(now=now)
+        await self.remove_share_volumes()
+
+    async def poll(self) -> int | str | None:
+        """None while the lab runs; otherwise its exit status, after removing what it left.
+
+        The hub calls ``stop()`` only for a server that still runs, so a lab that died
+        (killed from outside, engine restarted) would leave its stopped container and
+        its share volumes, passwords included, until the user's next start.
+        """
+        status = await super().poll()
+        if status is not None and self.remove and not self._spawn_pending:
+            await self._discard_failed_start()
+        return status
+
+    async def remove_share_volumes(self) -> None:
+        """Drop this user's Windows-share volumes, so no password stays in Docker's volume store."""
+        for name in self.cifs_volume_names():
+            try:
+                await self.docker("remove_volume", name, force=True)
+            except NotFound:
+                pass
+            except APIError as err:
+                self.log.warning("Could not remove share volume %s: %s", name, err.explanation)
+
+    # --- settings turned into mounts -------------------------------------------------
+
+    async def cifs_credentials(self, share: mounts.CifsShare) -> mounts.CifsCredentials | None:
+        """Credentials for ``share``: from its file, from the user's auth_state, or none (guest)."""
+        if share.credentials == "guest":
+            return None
+        if share.credentials == "file":
+            loop = asyncio.get_running_loop()
+            try:
+                text = await loop.run_in_executor(None, _read_text, share.credentials_file)
+            except OSError as err:
+                raise LabSpawnError(
+                    f"The credentials file of Windows share {share.name!r} cannot be read "
+                    f"({err.strerror}); ask the lab admin to check {share.credentials_file}."
+                ) from None
+            return mounts.parse_credentials_file(text)
+        auth_state = await self.user.get_auth_state() or {}
+        password = auth_state.get("password")
+        if not password:
+            raise LabSpawnError(
+                f"Windows share {share.name!r} needs your login password, which the hub did not "
+                "keep; log out and in again, or ask the admin to enable auth_state."
+            )
+        return mounts.CifsCredentials(
+            username=auth_state.get("login_name") or self.user.name,
+            password=password,
+            domain=auth_state.get("domain", ""),
+        )
+
+    async def lab_mount_specs(self) -> list[dict[str, Any]]:
+        """Every mount of this user's lab, as Engine API Mount dicts."""
+        cifs = [
+            mounts.cifs_mount(
+                share,
+                username=self.user.name,
+                uid=self.lab_uid,
+                gid=self.lab_gid,
+                credentials=await self.cifs_credentials(share),
+            )
+            for share in self.parsed_cifs_shares
+        ]
+        return mounts.lab_mounts(self.lab_layout(), self.user.name, cifs=cifs)
+
+    def cifs_volume_names(self) -> list[str]:
+        return [
+            mounts.cifs_volume_name(share, self.user.name) for share in self.parsed_cifs_shares
+        ]
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

@@ -1,0 +1,183 @@
+"""labhub.lab: one lab description, translated to a Docker container and a Swarm service, without a daemon."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub.objects import Hub
+
+from labhub import LabDockerSpawner, LabSwarmSpawner
+from labhub.lab import LABEL_LAB, Lab, LabSpecError, Overrides, container_spec, service_spec
+from labhub.names import is_valid_object_name
+
+from .support.names import HOSTILE_USERNAMES
+
+MOUNTS = [{"Type": "bind", "Source": "/p/a", "Target": "/home/jovyan/work", "ReadOnly": False}]
+LAB = Lab(
+    name="labhub-alice",
+    image="lab:1",
+    command=["jupyterhub-singleuser"],
+    environment={"A": "1"},
+    user="2100:2100",
+    workdir="/home/jovyan",
+    mounts=MOUNTS,
+    labels={LABEL_LAB: "true"},
+    network="host",
+    port=40000,
+)
+#: Overrides that would widen a lab into the host, for both engines.
+HOSTILE = Overrides(
+    create_kwargs={"user": "0", "host_config": {"privileged": True}},
+    host_config={"privileged": True, "cap_add": ["SYS_ADMIN", "NET_BIND_SERVICE"]},
+    container_spec={"user": "root", "cap_add": ["SYS_ADMIN", "NET_BIND_SERVICE"]},
+)
+
+
+def service_dict(lab: Lab, overrides: Overrides | None = None) -> dict:
+    spec = service_spec(lab, overrides)
+    return {"task": dict(spec["task_template"]), "endpoint": dict(spec["endpoint_spec"]), **spec}
+
+
+# --- the two translations of one lab ---------------------------------------------------
+
+
+def test_both_engines_get_the_same_image_command_identity_mounts_and_labels():
+    container = container_spec(LAB)
+    task = service_dict(LAB)["task"]
+    cs = task["ContainerSpec"]
+    assert (container["image"], cs["Image"]) == ("lab:1", "lab:1")
+    assert container["command"] == cs["Args"] == ["jupyterhub-singleuser"]
+    assert container["user"] == cs["User"] == "2100:2100"
+    assert container["working_dir"] == cs["Dir"] == "/home/jovyan"
+    assert container["host_config"]["mounts"] == cs["Mounts"] == MOUNTS
+    assert container["labels"] == cs["Labels"] == {LABEL_LAB: "true"}
+    assert container["environment"] == {"A": "1"} and cs["Env"] == ["A=1"]
+
+
+def test_host_network_publishes_nothing_bridge_publishes_on_host_ip():
+    assert "port_bindings" not in container_spec(LAB)["host_config"]
+    assert "ports" not in container_spec(LAB)
+    assert service_dict(LAB)["endpoint"] == {}
+    bridge = dataclasses.replace(LAB, network="", publish_port=True, host_ip="127.0.0.1")
+    assert container_spec(bridge)["host_config"]["port_bindings"] == {40000: ("127.0.0.1",)}
+    assert container_spec(bridge)["host_config"]["network_mode"] == "bridge"
+    assert service_dict(bridge)["endpoint"]["Ports"][0]["TargetPort"] == 40000
+
+
+def test_limits_reach_both_engines():
+    lab = dataclasses.replace(LAB, mem_limit=2 * 1024**3, cpu_limit=1.5, mem_guarantee=1024**3)
+    hc = container_spec(lab)["host_config"]
+    assert (hc["mem_limit"], hc["cpu_period"], hc["cpu_quota"]) == (2 * 1024**3, 100_000, 150_000)
+    assert hc["mem_reservation"] == 1024**3
+    res = service_dict(lab)["task"]["Resources"]
+    assert res["Limits"] == {"MemoryBytes": 2 * 1024**3, "NanoCPUs": 1_500_000_000}
+    assert res["Reservations"] == {"MemoryBytes": 1024**3}
+    hc = container_spec(lab, Overrides(host_config={"cpu_period": 50_000}))["host_config"]
+    assert hc["cpu_quota"] == 75_000
+
+
+@pytest.mark.security
+def test_overrides_cannot_unharden_either_engine():
+    container = container_spec(LAB, HOSTILE)
+    assert container["user"] == "2100:2100"
+    assert container["host_config"]["privileged"] is False
+    assert container["host_config"]["cap_add"] == ["NET_BIND_SERVICE"]
+    assert "no-new-privileges:true" in container["host_config"]["security_opt"]
+    cs = service_dict(LAB, HOSTILE)["task"]["ContainerSpec"]
+    assert cs["User"] == "2100:2100"
+    assert cs["CapabilityAdd"] == ["NET_BIND_SERVICE"]
+
+
+def test_overrides_merge_at_depth_on_both_engines():
+    container = container_spec(LAB, Overrides(create_kwargs={"labels": {"team": "x"}}))
+    assert container["labels"] == {LABEL_LAB: "true", "team": "x"}
+    spec = service_dict(LAB, Overrides(create_kwargs={"labels": {"team": "x"}}))
+    assert spec["labels"] == {LABEL_LAB: "true", "team": "x"}
+
+
+def test_placement_constraints_from_settings_and_overrides_are_both_kept():
+    lab = dataclasses.replace(LAB, placement_constraints=["node.role == manager"])
+    overrides = Overrides(
+        placement_spec={"constraints": ["node.labels.gpu == true", "node.role == manager"]}
+    )
+    placement = service_dict(lab, overrides)["task"]["Placement"]
+    assert placement["Constraints"] == ["node.role == manager", "node.labels.gpu == true"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        (Overrides(placement_spec={"constrains": ["x"]}), "extra_placement_spec"),
+        (Overrides(container_spec={"privileged": True}), "extra_container_spec"),
+        (Overrides(resources_spec={"gpus": 1}), "extra_resources_spec"),
+        (Overrides(task_spec={"replicas": 2}), "extra_task_spec"),
+        (Overrides(endpoint_spec={"port": 1}), "extra_endpoint_spec"),
+        (Overrides(create_kwargs={"task_template": {}}), "extra_create_kwargs"),
+    ],
+)
+def test_an_override_swarm_cannot_take_is_one_sentence(overrides, setting):
+    with pytest.raises(LabSpecError, match=setting) as err:
+        service_spec(LAB, overrides)
+    assert str(err.value).count(". ") == 0 and "\n" not in str(err.value)
+
+
+def test_a_name_swarm_refuses_is_one_sentence():
+    with pytest.raises(LabSpecError, match="name_template"):
+        service_spec(dataclasses.replace(LAB, name="labhub-a.b"))
+
+
+# --- the spawner classes gather a lab without a daemon ---------------------------------
+
+
+def make_spawner(cls, username: str, **config):
+    user = SimpleNamespace(name=username, url=f"/user/{username}/", id=1, settings={})
+    spawner = cls(user=user, hub=Hub(), cmd=["jupyterhub-singleuser"], image="lab:1", **config)
+    spawner.api_token = "t0ken"
+    return spawner
+
+
+@pytest.mark.parametrize("cls", [LabDockerSpawner, LabSwarmSpawner])
+async def test_spawners_describe_the_same_lab(cls, tmp_path):
+    spawner = make_spawner(cls, "alice", lab_root=str(tmp_path), network_name="host")
+    lab = await spawner.describe_lab()
+    assert lab.name == "labhub-alice"
+    assert lab.user == "2100:2100"
+    assert [m["Target"] for m in lab.mounts] == ["/home/jovyan/work", "/home/jovyan/shared"]
+    assert lab.mounts[0]["Source"] == str(tmp_path / "personal_notebooks" / "alice")
+    assert lab.environment["JUPYTERHUB_USER"] == "alice"
+    assert lab.uses_host_network and not lab.publish_port
+
+
+async def test_swarm_spawner_keeps_extra_placement_constraints(tmp_path):
+    spawner = make_spawner(
+        LabSwarmSpawner,
+        "alice",
+        lab_root=str(tmp_path),
+        placement_constraints=["node.role == manager"],
+        extra_placement_spec={"constraints": ["node.labels.lab == true"]},
+    )
+    spec = service_spec(await spawner.describe_lab(), await spawner.lab_overrides())
+    assert spec["task_template"]["Placement"]["Constraints"] == [
+        "node.role == manager",
+        "node.labels.lab == true",
+    ]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("username", HOSTILE_USERNAMES)
+def test_every_hostile_name_gives_a_valid_name_on_both_engines(username):
+    for cls in (LabDockerSpawner, LabSwarmSpawner):
+        name = make_spawner(cls, username).object_name
+        assert is_valid_object_name(name), (username, name)
+
+
+def test_named_servers_get_their_own_names():
+    plain = make_spawner(LabDockerSpawner, "alice")
+    named = make_spawner(
+        LabDockerSpawner, "alice", orm_spawner=SimpleNamespace(name="gpu", server=None)
+    )
+    assert named.name == "gpu"
+    assert named.object_name != plain.object_name
+    assert is_valid_object_name(named.object_name)
