@@ -135,7 +135,10 @@ def build_wheel(source: Path, dest: Path) -> Path:
         wheels = list(Path(tmp).glob(WHEEL_PREFIX + "*.whl"))
         if result.returncode != 0 or len(wheels) != 1:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
-            raise DeploymentError(f"building labhub's wheel from {source} failed:\n{tail}")
+            raise DeploymentError(
+                f"building labhub's wheel from {source} failed; install hatchling or pass"
+                f" --wheel FILE:\n{tail}"
+            )
         return Path(shutil.move(str(wheels[0]), dest / wheels[0].name))
 
 

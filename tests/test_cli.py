@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,7 +17,14 @@ from cryptography import x509
 
 from labhub._version import __version__ as labhub_version
 from labhub.certs import make_self_signed
-from labhub.deployment import build_wheel, labhub_checkout
+from labhub.deployment import (
+    Deployment,
+    build_wheel,
+    labhub_checkout,
+    load_templates,
+    render_files,
+    requirements_from_metadata,
+)
 from labhub.image import DEFAULT_IMAGE
 
 from .support.slapd import SEARCH_DN, SEARCH_PW, SilentServer
@@ -95,6 +103,44 @@ def test_init_writes_a_ready_deployment(tmp_path):
     # a second init into the same folder refuses instead of overwriting secrets
     again = labhub("init", target)
     assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_requirements_leave_out_extras():
+    text = (
+        "Metadata-Version: 2.3\nName: jupyterhub-labhub\nVersion: 1.0\n"
+        "Requires-Dist: docker>=7\nRequires-Dist: jupyterhub>=5\n"
+        "Requires-Dist: pytest>=8; extra == 'test'\n"
+        "Requires-Dist: tomli; python_version < '3.11'\n\nlong description\n"
+    )
+    assert requirements_from_metadata(text) == [
+        "docker>=7",
+        "jupyterhub>=5",
+        "tomli; python_version < '3.11'",
+    ]
+
+
+def test_render_files_offline_and_not():
+    templates = load_templates()
+    values = {"dummy_password": "pw", "crypt_key": "k", "proxy_token": "t"}
+    online = render_files(Deployment(lab_root=Path("/srv/lab")), templates, values)
+    offline = render_files(Deployment(lab_root=Path("/srv/lab"), offline=True), templates, values)
+    assert (
+        set(online)
+        == set(offline)
+        == {
+            ".env",
+            "docker-compose.yml",
+            "Dockerfile.hub",
+            "Dockerfile.lab",
+            "jupyterhub_config.py",
+        }
+    )
+    assert online["Dockerfile.lab"] == templates["Dockerfile.lab"]
+    assert offline["Dockerfile.lab"] == templates["Dockerfile.lab.offline"]
+    assert "LABHUB_LAB_ROOT=/srv/lab\n" in offline[".env"]
+    assert f"LAB_BASE_IMAGE={DEFAULT_IMAGE}\n" in offline[".env"]
+    assert "LABHUB_DUMMY_PASSWORD=pw\n" in online[".env"]
+    assert "{" not in online[".env"].replace("${", "")  # every placeholder filled
 
 
 def test_init_offline_builds_both_images_from_the_offline_image(tmp_path):
