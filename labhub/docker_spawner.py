@@ -25,9 +25,14 @@ class LabDockerSpawner(LabSpawnerMixin, DockerSpawner):
     :class:`labhub.lab.Lab`; host networking picks a free loopback port.
     """
 
+    def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        return container_spec(lab, overrides)
+
     async def create_lab_object(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
-        spec = container_spec(lab, overrides)
-        self.log.debug("Creating %s with mounts %s", lab.name, redacted(spec["host_config"]["mounts"]))
+        spec = self.translate_lab(lab, overrides)
+        self.log.debug(
+            "Creating %s with mounts %s", lab.name, redacted(spec["host_config"]["mounts"])
+        )
         spec["host_config"] = self.client.create_host_config(**spec["host_config"])
         return await self.docker("create_container", **spec)
 

@@ -10,13 +10,16 @@ same hardening (:mod:`labhub.specs`), so the two engines cannot drift apart.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from docker.api.container import ContainerApiMixin
 from docker.types import (
     ContainerSpec,
     EndpointSpec,
+    HostConfig,
     Placement,
     Resources,
     RestartPolicy,
@@ -83,6 +86,19 @@ class Overrides:
     endpoint_spec: dict[str, Any] = field(default_factory=dict)
 
 
+def _checked(kind: Any, setting: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` if ``kind`` accepts every key; otherwise one sentence naming the setting."""
+    accepted = set(inspect.signature(kind).parameters) - {"self", "version"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        close = {m for key in unknown for m in difflib.get_close_matches(key, accepted, n=2)}
+        hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
+        raise LabSpecError(
+            f"{setting} has keys Docker does not take for a lab: {', '.join(unknown)}{hint}."
+        )
+    return kwargs
+
+
 # --- Docker: one container -------------------------------------------------------------
 
 
@@ -106,6 +122,7 @@ def container_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, An
         create["ports"] = {f"{lab.port}/tcp": None}
     create = deep_merge(create, overrides.create_kwargs)
     create.pop("host_config", None)  # only extra_host_config may change it
+    _checked(ContainerApiMixin.create_container, "extra_create_kwargs", create)
     # who runs the lab is decided by uid_strategy alone: an override must not make it root
     create["user"] = lab.user
 
@@ -127,23 +144,12 @@ def container_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, An
         host["cpu_quota"] = int(lab.cpu_limit * period)
     if lab.publish_port:
         host["port_bindings"] = {lab.port: (lab.host_ip,)}
-    create["host_config"] = harden_host_config(deep_merge(host, overrides.host_config))
+    host = harden_host_config(deep_merge(host, overrides.host_config))
+    create["host_config"] = _checked(HostConfig, "extra_host_config", host)
     return create
 
 
 # --- Swarm: one service --------------------------------------------------------------
-
-
-def _checked(kind: type, setting: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` if ``kind`` accepts every key; otherwise one sentence naming the setting."""
-    accepted = set(inspect.signature(kind).parameters) - {"self"}
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise LabSpecError(
-            f"{setting} has keys Swarm's {kind.__name__} does not take: {', '.join(unknown)}; "
-            f"use some of {', '.join(sorted(accepted))}."
-        )
-    return kwargs
 
 
 def _nanocpus(cpus: float | None) -> int | None:

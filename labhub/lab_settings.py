@@ -229,4 +229,3 @@ class LabSettingsMixin(GatewaySettingsMixin):
 
     def lab_run_as(self) -> dict[str, Any]:
         return run_as(self.uid_strategy, self.lab_uid, self.lab_gid, self.nb_user, self.home_dir)
-

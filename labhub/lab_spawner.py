@@ -25,6 +25,17 @@ from .lab_settings import LabSettingsMixin, LabSpawnError
 from .mounts import LABEL_USER
 from .names import lab_object_name
 
+#: Each part of :class:`labhub.lab.Overrides` and the spawner setting it comes from.
+OVERRIDE_SETTINGS = {
+    "create_kwargs": "extra_create_kwargs",
+    "host_config": "extra_host_config",
+    "container_spec": "extra_container_spec",
+    "resources_spec": "extra_resources_spec",
+    "placement_spec": "extra_placement_spec",
+    "task_spec": "extra_task_spec",
+    "endpoint_spec": "extra_endpoint_spec",
+}
+
 #: Where a host-network lab listens: the host's loopback, never its public interfaces.
 LOOPBACK = "127.0.0.1"
 
@@ -179,22 +190,41 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     async def lab_overrides(self) -> Overrides:
         """The admin's ``extra_*`` settings, callables resolved and ``{username}`` filled in."""
-
-        async def resolved(name: str) -> dict[str, Any]:
-            value = self._eval_if_callable(getattr(self, name, None) or {})
+        values = {}
+        for setting, trait in OVERRIDE_SETTINGS.items():
+            value = self._eval_if_callable(getattr(self, trait, None) or {})
             if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
                 value = await value
-            return self._render_templates(value or {})
+            values[setting] = self._render_templates(value or {})
+        return Overrides(**values)
 
-        return Overrides(
-            create_kwargs=await resolved("extra_create_kwargs"),
-            host_config=await resolved("extra_host_config"),
-            container_spec=await resolved("extra_container_spec"),
-            resources_spec=await resolved("extra_resources_spec"),
-            placement_spec=await resolved("extra_placement_spec"),
-            task_spec=await resolved("extra_task_spec"),
-            endpoint_spec=await resolved("extra_endpoint_spec"),
+    def check_lab_config(self) -> None:
+        """Translate a stand-in lab with the admin's fixed overrides: a wrong one stops the hub at start.
+
+        Callable overrides depend on the user and are checked at each spawn instead.
+        """
+        values = {
+            setting: getattr(self, trait, None) or {}
+            for setting, trait in OVERRIDE_SETTINGS.items()
+            if not callable(getattr(self, trait, None))
+        }
+        stand_in = Lab(
+            name="labhub-config-check",
+            image=self.image or "image",
+            command=["jupyterhub-singleuser"],
+            environment={},
+            user="1:1",
+            workdir="/",
+            mounts=[],
+            labels={},
+            network=self.network_name,
+            port=8888,
         )
+        self.translate_lab(stand_in, Overrides(**values))
+
+    def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        """The engine's create arguments for ``lab``; the engine class provides this."""
+        raise NotImplementedError
 
     async def create_object(self) -> dict[str, Any]:
         """Create the user's container or service from the one lab description."""
@@ -435,9 +465,7 @@ class LabSpawnerMixin(LabSettingsMixin):
         return mounts.lab_mounts(self.lab_layout(), self.user.name, cifs=cifs)
 
     def cifs_volume_names(self) -> list[str]:
-        return [
-            mounts.cifs_volume_name(share, self.user.name) for share in self.parsed_cifs_shares
-        ]
+        return [mounts.cifs_volume_name(share, self.user.name) for share in self.parsed_cifs_shares]
 
 
 def _read_text(path: str) -> str:

@@ -31,6 +31,7 @@ def check_spawner_config(app: Any) -> None:
         return
     try:
         # a stand-in user: DockerSpawner names its container from user.name as soon as image is set
-        spawner_class(config=app.config, user=SimpleNamespace(name="labhub-config-check"))
+        spawner = spawner_class(config=app.config, user=SimpleNamespace(name="labhub-config-check"))
+        spawner.check_lab_config()
     except (ValueError, TypeError, TraitError) as err:
         refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")

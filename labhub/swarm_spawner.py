@@ -80,8 +80,11 @@ class LabSwarmSpawner(LabSpawnerMixin, SwarmSpawner):
 
     # --- the service -------------------------------------------------------------------
 
+    def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        return service_spec(lab, overrides)
+
     async def create_lab_object(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
-        spec = service_spec(lab, overrides)
+        spec = self.translate_lab(lab, overrides)
         self.log.debug("Creating service %s with mounts %s", lab.name, redacted(lab.mounts))
         service = await self.docker("create_service", **spec)
         # the scheduler makes the task a moment later; start_object needs it to exist

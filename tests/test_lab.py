@@ -120,7 +120,27 @@ def test_placement_constraints_from_settings_and_overrides_are_both_kept():
 def test_an_override_swarm_cannot_take_is_one_sentence(overrides, setting):
     with pytest.raises(LabSpecError, match=setting) as err:
         service_spec(LAB, overrides)
-    assert str(err.value).count(". ") == 0 and "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and str(err.value).endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        (Overrides(host_config={"privilegd": True}), "extra_host_config"),
+        (Overrides(create_kwargs={"cmd": ["x"]}), "extra_create_kwargs"),
+    ],
+)
+def test_an_override_docker_cannot_take_is_one_sentence(overrides, setting):
+    with pytest.raises(LabSpecError, match=setting) as err:
+        container_spec(LAB, overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_a_wrong_fixed_override_is_found_before_any_spawn():
+    spawner = make_spawner(LabSwarmSpawner, "x", extra_placement_spec={"constrains": ["a"]})
+    with pytest.raises(LabSpecError, match="did you mean constraints"):
+        spawner.check_lab_config()
+    make_spawner(LabDockerSpawner, "x", extra_host_config={"shm_size": "1G"}).check_lab_config()
 
 
 def test_a_name_swarm_refuses_is_one_sentence():
