@@ -11,7 +11,7 @@ from dockerspawner import DockerSpawner
 
 from . import folder_task
 from .lab import LABEL_LAB, Lab, Overrides, container_spec
-from .lab_spawner import LOOPBACK, LabSpawnerMixin, mount_failure_message
+from .lab_spawner import EXIT_OUTPUT_LINES, LOOPBACK, LabSpawnerMixin, mount_failure_message
 from .mounts import LABEL_USER, redacted
 
 __all__ = ["LABEL_LAB", "LOOPBACK", "LabDockerSpawner", "mount_failure_message"]
@@ -35,6 +35,12 @@ class LabDockerSpawner(LabSpawnerMixin, DockerSpawner):
         )
         spec["host_config"] = self.client.create_host_config(**spec["host_config"])
         return await self.docker("create_container", **spec)
+
+    async def lab_exit_report(self) -> tuple[int | None, bool, str]:
+        info = await self.docker("inspect_container", self.object_id)
+        state = info.get("State", {})
+        logs = await self.docker("logs", self.object_id, tail=EXIT_OUTPUT_LINES)
+        return state.get("ExitCode"), bool(state.get("OOMKilled")), logs.decode("utf-8", "replace")
 
     async def remove_lab_object(self) -> None:
         with contextlib.suppress(NotFound):

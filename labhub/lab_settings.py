@@ -119,6 +119,16 @@ class LabSettingsMixin(GatewaySettingsMixin):
         ``NB_USER`` and ``CHOWN_HOME`` set; jupyter/docker-stacks images then drop to that
         uid themselves before the server starts.""",
     )
+    throwaway_home = Bool(
+        True,
+        config=True,
+        help="""With ``uid_strategy = "direct"``, give the lab a fresh HOME at ``home_dir`` (a
+        tmpfs owned by ``lab_uid``, counted in the lab's memory, gone when the container
+        goes), so images whose own HOME belongs to another user (docker-stacks images: uid
+        1000, mode 0755; plain Python images with no home at all) start. Notebooks are
+        unaffected: they are mounted inside it. Turn off only for an image whose HOME
+        already belongs to ``lab_uid`` and holds files the lab needs.""",
+    )
     lab_read_only_volumes = Dict(
         config=True,
         help="""Extra read-only mounts, ``{host path or volume name: container path}``; for
@@ -228,4 +238,9 @@ class LabSettingsMixin(GatewaySettingsMixin):
         )
 
     def lab_run_as(self) -> dict[str, Any]:
-        return run_as(self.uid_strategy, self.lab_uid, self.lab_gid, self.nb_user, self.home_dir)
+        identity = run_as(
+            self.uid_strategy, self.lab_uid, self.lab_gid, self.nb_user, self.home_dir
+        )
+        if not self.throwaway_home:
+            identity.pop("tmpfs", None)
+        return identity

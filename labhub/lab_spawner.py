@@ -65,6 +65,41 @@ def mount_failure_message(error: str) -> str | None:
     )
 
 
+#: Lines of a lab's output kept in the hub log when it stops while starting.
+EXIT_OUTPUT_LINES = 25
+
+
+def redact_output(output: str, secrets: list[str]) -> str:
+    """``output`` with every secret value replaced, so a crash report leaks no token."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= 6:
+            output = output.replace(secret, "[secret]")
+    return output
+
+
+def early_exit_message(exit_code: int | None, oom: bool, output: str) -> str:
+    """One sentence for a user whose lab stopped while starting, saying what kind of failure it was."""
+    lowered = output.lower()
+    if oom or exit_code == 137:
+        kind = "it ran out of memory; ask the lab admin for a larger memory limit"
+    elif (
+        exit_code in (126, 127)
+        or "executable file not found" in lowered
+        or ("jupyterhub-singleuser" in lowered and "not found" in lowered)
+    ):
+        kind = "its image cannot run the Jupyter single-user server (jupyterhub-singleuser)"
+    elif "permissionerror" in lowered or "permission denied" in lowered:
+        kind = "the lab user may not write where the image expects (see the hub log)"
+    elif "mount" in lowered and ("refused" in lowered or "failed" in lowered):
+        kind = "a share refused to mount"
+    else:
+        kind = f"its server exited with code {exit_code}"
+    return (
+        f"Your lab stopped while starting: {kind}; nothing was kept, and the hub log "
+        "has its last output for the lab admin."
+    )
+
+
 class LabSpawnerMixin(LabSettingsMixin):
     """Lab lifecycle shared by LabDockerSpawner and LabSwarmSpawner (mixed in before the engine's spawner)."""
 
@@ -186,6 +221,7 @@ class LabSpawnerMixin(LabSettingsMixin):
             links=dict(self.links or {}),
             placement_constraints=constraints,
             placement_preferences=preferences,
+            tmpfs=identity.get("tmpfs", {}),
         )
 
     async def lab_overrides(self) -> Overrides:
@@ -317,7 +353,11 @@ class LabSpawnerMixin(LabSettingsMixin):
         try:
             ip_port = await super().start()
         except APIError as err:
-            message = mount_failure_message(str(err.explanation or err))
+            explanation = str(err.explanation or err)
+            message = mount_failure_message(explanation)
+            if message is None and "executable file not found" in explanation:
+                self.log.error("Lab of %s cannot start: %s", self.user.name, explanation)
+                message = early_exit_message(127, False, explanation)
             await self._discard_failed_start()
             if message:
                 self.log.error("Spawn of %s failed: %s", self.user.name, message)
@@ -356,15 +396,37 @@ class LabSpawnerMixin(LabSettingsMixin):
                 next_state_check = loop.time() + 1.0
                 state = await self.poll()
                 if state is not None:
-                    self.log.error("Lab of %s exited while starting: %s", self.user.name, state)
-                    await self._discard_failed_start()
-                    raise LabSpawnError(
-                        "Your lab container stopped while starting; try again, and if it "
-                        "happens again tell the lab admin (the hub log has the details)."
-                    )
+                    await self._report_early_exit(state)
             await asyncio.sleep(interval)
             # start fine-grained, then ease off so fifty labs starting at once do not flood the hub
             interval = min(interval * 1.2, 0.5)
+
+    async def _report_early_exit(self, state: Any) -> None:
+        """Log why a lab stopped while starting (exit code, last output, secrets hidden), then fail."""
+        try:
+            exit_code, oom, output = await self.lab_exit_report()
+        except Exception as err:  # the report is a courtesy; the failure below is what matters
+            exit_code, oom, output = None, False, f"(no output: {err})"
+        output = redact_output(output, self._secrets())
+        self.log.error(
+            "Lab of %s stopped while starting (exit code %s%s); its last output:\n%s",
+            self.user.name,
+            exit_code,
+            ", out of memory" if oom else "",
+            output or "(none)",
+        )
+        await self._discard_failed_start()
+        raise LabSpawnError(early_exit_message(exit_code, oom, output))
+
+    def _secrets(self) -> list[str]:
+        env = self.get_env()
+        return [
+            v for k, v in env.items() if v and ("TOKEN" in k or "SECRET" in k or "PASSWORD" in k)
+        ]
+
+    async def lab_exit_report(self) -> tuple[int | None, bool, str]:
+        """Exit code, out-of-memory flag and last output of a stopped lab; the engine class provides this."""
+        raise NotImplementedError
 
     async def _discard_failed_start(self) -> None:
         """Remove whatever a failed start left behind: the lab object and the user's share volumes."""

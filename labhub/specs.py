@@ -10,14 +10,17 @@ from .options import UID_STRATEGIES
 def run_as(strategy: str, uid: int, gid: int, nb_user: str, home: str) -> dict[str, Any]:
     """The container user and environment so files land on the host as ``uid:gid``.
 
-    ``direct`` runs the whole container as ``uid:gid`` with ``HOME`` set; any image whose
-    HOME is writable works. ``docker-stacks`` starts as root and lets the image's
+    ``direct`` runs the whole container as ``uid:gid`` with ``HOME`` set on a throwaway
+    tmpfs that uid owns, so any image with ``jupyterhub-singleuser`` works, whoever owns
+    its own HOME; the notebook folders are mounted inside it. ``docker-stacks`` starts as root and lets the image's
     ``start.sh`` switch to ``NB_UID``/``NB_GID`` after fixing HOME's owner.
     """
     if strategy == "direct":
         return {
             "user": f"{uid}:{gid}",
             "environment": {"HOME": home, "USER": nb_user, "LOGNAME": nb_user},
+            # the image's HOME may belong to another uid (docker-stacks: 1000, mode 0755)
+            "tmpfs": {home: throwaway_home_options(uid, gid)},
         }
     if strategy == "docker-stacks":
         return {
@@ -31,6 +34,11 @@ def run_as(strategy: str, uid: int, gid: int, nb_user: str, home: str) -> dict[s
             },
         }
     raise ValueError(f"uid_strategy must be one of {UID_STRATEGIES}, not {strategy!r}.")
+
+
+def throwaway_home_options(uid: int, gid: int) -> str:
+    """tmpfs options for a HOME the lab uid can write, gone with the container like the rest."""
+    return f"uid={uid},gid={gid},mode=1777"
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from traitlets import List, Unicode, default
 
 from . import folder_task
 from .lab import Lab, Overrides, service_spec
-from .lab_spawner import LabSpawnerMixin
+from .lab_spawner import EXIT_OUTPUT_LINES, LabSpawnerMixin
 from .mounts import LABEL_USER, redacted
 from .names import folder_helper_name
 
@@ -90,6 +90,16 @@ class LabSwarmSpawner(LabSpawnerMixin, SwarmSpawner):
         # the scheduler makes the task a moment later; start_object needs it to exist
         await self._wait_for_tasks(service["ID"], lambda tasks: bool(tasks), 60)
         return service
+
+    async def lab_exit_report(self) -> tuple[int | None, bool, str]:
+        task = await self.get_task() or {}
+        status = task.get("Status", {})
+        exit_code = status.get("ContainerStatus", {}).get("ExitCode")
+        chunks = await self.docker(
+            "service_logs", self.object_id, stdout=True, stderr=True, tail=EXIT_OUTPUT_LINES
+        )
+        output = b"".join(chunks).decode("utf-8", "replace")
+        return exit_code, False, output or status.get("Err", "")
 
     async def remove_lab_object(self) -> None:
         with contextlib.suppress(NotFound):
