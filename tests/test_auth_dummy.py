@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_auth_ldap import form_login
+from .support.browser import Browser
 
 
 def refused(hub_factory, tmp_path, config: str, env: dict | None = None) -> str:
@@ -51,10 +51,10 @@ def test_dummy_on_loopback_from_dev_mode(hub_factory):
         env={"DEV_MODE": "1", "LABHUB_DUMMY_PASSWORD": "dev-pw"},
     )
     assert "authentication mode dummy" in hub.log_text()
-    assert form_login(hub, "Anyone", "dev-pw").status_code == 302
-    assert form_login(hub, "someone-else", "dev-pw").status_code == 302
-    assert form_login(hub, "anyone", "wrong").status_code == 403
-    assert form_login(hub, "anyone", "").status_code == 403
+    assert Browser(hub.url).login("Anyone", "dev-pw").status_code == 302
+    assert Browser(hub.url).login("someone-else", "dev-pw").status_code == 302
+    assert Browser(hub.url).login("anyone", "wrong").status_code == 403
+    assert Browser(hub.url).login("anyone", "").status_code == 403
     names = {u["name"] for u in hub.api("GET", "/users").json()}
     assert {"anyone", "someone-else"} <= names
 

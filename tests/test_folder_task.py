@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import re
 
@@ -12,23 +13,26 @@ from labhub import folder_task, folders
 from labhub.names import user_folder_name
 
 from .conftest import lab_spawner_config
+from .support.contents import get_file, put_file
 from .support.hub import SpawnFailed
-from .test_docker_spawner_e2e import get_file, put_file
 
 JOB = folder_task.FolderJob("/lab/p/x", 2100, 2101, "/lab/p", "/lab/s")
 
 
-def test_command_passes_paths_as_arguments_not_shell_text():
+def test_command_passes_paths_as_arguments_not_program_text():
     hostile = "/lab/p/$(touch /tmp/pwned); rm -rf /"
     argv = folder_task.helper_command(dataclasses.replace(JOB, folder=hostile))
-    assert argv[:2] == ["sh", "-c"]
-    assert argv[2] == folder_task.FOLDER_SCRIPT  # fixed text, the same for every user
-    assert hostile not in argv[2]
+    assert argv[:3] == ["python3", "-I", "-c"]
+    assert argv[3] == folder_task.FOLDER_SCRIPT  # fixed text, the same for every user
+    assert hostile not in argv[3]
     assert argv[4:] == [hostile, "2100", "2101", "700", "", "/lab/p", "751", "/lab/s", "2775"]
 
 
 def test_modes_come_from_the_folders_module_not_the_script():
-    assert not re.search(r"\b(700|751|2775)\b", folder_task.FOLDER_SCRIPT)
+    # the program is the folders module itself: modes are written once, there
+    assert folder_task.FOLDER_SCRIPT.startswith(inspect.getsource(folders))
+    helper_main = folder_task.FOLDER_SCRIPT[len(inspect.getsource(folders)) :]
+    assert not re.search(r"\b(700|751|2775)\b", helper_main)
     argv = folder_task.helper_command(JOB)
     assert argv[argv.index("/lab/p") + 1] == f"{folders.PERSONAL_ROOT_MODE:o}"
     assert argv[argv.index("/lab/s") + 1] == f"{folders.SHARED_MODE:o}"

@@ -13,6 +13,8 @@ import pytest
 import requests
 from jupyterhub.utils import random_port
 
+from .support.browser import Browser
+
 pytestmark = pytest.mark.docker
 USER = "newcomer" + os.urandom(3).hex()
 
@@ -85,18 +87,11 @@ def test_served_over_verified_tls_only(running_lab):
 def test_log_in_and_get_a_lab_over_https(running_lab):
     port, data, _ = running_lab
     cert = str(data / "ssl" / "labhub.crt")
-    s = requests.Session()
-    s.verify = cert
-    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
     base = f"https://127.0.0.1:{port}"
-    s.get(f"{base}/hub/login", timeout=10)
-    r = s.post(
-        f"{base}/hub/login",
-        data={"username": USER, "password": "readme-pw", "_xsrf": s.cookies.get("_xsrf")},
-        allow_redirects=False,
-        timeout=30,
-    )
+    browser = Browser(base, cert)  # verifies every request against the generated certificate
+    r = browser.login(USER, "readme-pw")
     assert r.status_code == 302
+    s = browser.session
     t0 = time.monotonic()
     r = s.post(
         f"{base}/hub/api/users/{USER}/server",

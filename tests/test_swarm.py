@@ -9,8 +9,8 @@ import time
 import pytest
 
 from .conftest import lab_spawner_config
+from .support.contents import get_file, put_file
 from .support.swarm import ensure_swarm, leave_swarm, swarm_state
-from .test_docker_spawner_e2e import get_file, put_file
 
 pytestmark = [pytest.mark.docker, pytest.mark.swarm]
 

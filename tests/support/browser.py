@@ -1,4 +1,7 @@
-"""A person in a browser: log in through the hub's form over verified HTTPS, start a lab, use it."""
+"""A person in a browser: log in through the hub's form, start a lab, use it.
+
+This is the suite's one login helper: every test that logs in through the form uses it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,12 @@ import requests
 
 
 class Browser:
-    """One logged-in session against the hub at ``base`` (``https://127.0.0.1:PORT``).
+    """One browser session against the hub at ``base`` (``http(s)://127.0.0.1:PORT``).
 
-    ``cafile`` is the hub's self-signed certificate: every request verifies it.
+    ``cafile`` is an HTTPS hub's self-signed certificate: every request verifies it.
     """
 
-    def __init__(self, base: str, cafile: str):
+    def __init__(self, base: str, cafile: str | bool = True):
         self.base = base
         self.session = requests.Session()
         self.session.verify = cafile
@@ -24,8 +27,12 @@ class Browser:
         return {"X-XSRFToken": self.session.cookies.get("_xsrf", path="/hub/") or ""}
 
     def login(self, user: str, password: str) -> requests.Response:
-        """Fill in the login form; the hub answers a good login with a redirect (302)."""
-        self.session.get(f"{self.base}/hub/login", timeout=30)
+        """Fill in the login form; the hub answers a good login with a redirect (302).
+
+        The answer is returned as it came: callers read its status, text and cookies.
+        """
+        page = self.session.get(f"{self.base}/hub/login", timeout=30)
+        assert page.status_code == 200, page.status_code
         self.user = user
         return self.session.post(
             f"{self.base}/hub/login",
@@ -33,6 +40,12 @@ class Browser:
             allow_redirects=False,
             timeout=60,
         )
+
+    def hub_user(self) -> str:
+        """The name of the hub user this session is logged in as."""
+        r = self.session.get(f"{self.base}/hub/api/user", headers=self._hub_xsrf(), timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["name"]
 
     def start_lab(self, wait: float = 180.0) -> float:
         """Start this user's lab, wait until it is ready and open it; return the seconds it took."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -169,6 +170,23 @@ class HubProcess:
                 return model
             time.sleep(0.2)
         raise TimeoutError(f"{name}'s server not ready after {wait} s:\n{self.log_tail()}")
+
+    def server_model(self, name: str) -> dict | None:
+        """The hub's model of ``name``'s default server, or None when it has none."""
+        model = self.api("GET", f"/users/{url_escape_path(name)}").json()
+        return (model.get("servers") or {}).get("")
+
+    def progress_events(self, name: str) -> list[dict]:
+        """The events of ``name``'s spawn progress stream, up to the failed or ready one."""
+        r = self.api("GET", f"/users/{name}/server/progress", stream=True, timeout=30)
+        events = []
+        for line in r.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("failed") or events[-1].get("ready"):
+                    break
+        r.close()
+        return events
 
     def stop_server(self, name: str, wait: float = 60.0) -> None:
         quoted = url_escape_path(name)

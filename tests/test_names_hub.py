@@ -1,8 +1,9 @@
-"""Hostile usernames through the real login form (LabAuthenticator's dummy mode, XSRF) and the REST API.
+"""labhub.names through a real hub: hostile usernames via the login form and the REST API.
 
-Each name is either refused, or becomes a hub user whose lab writes into exactly
-one folder of its own directly inside ``personal_notebooks/``; no two hub users
-share a folder and nothing is created anywhere else under ``lab_root``.
+The form is LabAuthenticator's in dummy mode, XSRF token included. Each name is
+either refused, or becomes a hub user whose lab writes into exactly one folder of
+its own directly inside ``personal_notebooks/``; no two hub users share a folder
+and nothing is created anywhere else under ``lab_root``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ import secrets
 from pathlib import Path
 
 import pytest
-import requests
 
 from labhub.auth.usernames import split_login
 from labhub.names import MAX_NAME_LENGTH, user_folder_name
 
 from .conftest import lab_spawner_config
+from .support.browser import Browser
 from .support.faults import lab_containers
 from .support.hub import HubProcess, SpawnFailed
 from .support.names import HOSTILE
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, pytest.mark.security, pytest.mark.slow]
 
 PASSWORD = "lab-dev-password"
 
@@ -58,20 +59,6 @@ def hub_users(hub) -> set[str]:
     return {u["name"] for u in hub.api("GET", "/users").json()}
 
 
-def form_login(hub, username: str) -> requests.Response:
-    """Log in through the hub's HTML form as a browser does, XSRF token included."""
-    session = requests.Session()
-    page = session.get(f"{hub.url}/hub/login", timeout=30)
-    assert page.status_code == 200
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    return session.post(
-        f"{hub.url}/hub/login",
-        data={"username": username, "password": PASSWORD, "_xsrf": xsrf},
-        allow_redirects=False,
-        timeout=30,
-    )
-
-
 def check_inside(hub, username: str) -> str:
     """Spawn ``username``'s lab, write through it, return its folder name after checking it."""
     personal_root: Path = hub.lab_root / "personal_notebooks"
@@ -93,12 +80,11 @@ def check_inside(hub, username: str) -> str:
     return folder
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind,name", HOSTILE, ids=[f"{k}-{i}" for i, (k, _) in enumerate(HOSTILE)])
 def test_hostile_name_through_login_form(hostile_hub, kind, name):
     hub = hostile_hub
     before = hub_users(hub)
-    r = form_login(hub, name)
+    r = Browser(hub.url).login(name, PASSWORD)
     assert r.status_code < 500, f"{name!r}: {r.status_code} {r.text[:300]}"
     new = hub_users(hub) - before
     if r.status_code != 302:
@@ -117,7 +103,6 @@ def test_hostile_name_through_login_form(hostile_hub, kind, name):
     OUTCOMES[name] = {"kind": kind, "via": "form", "user": username, "folder": folder}
 
 
-@pytest.mark.slow
 def test_hostile_names_through_api(hostile_hub, docker_client):
     """The REST API applies the same rules; every created name gets a distinct, safe folder."""
     hub = hostile_hub
@@ -146,7 +131,6 @@ def test_hostile_names_through_api(hostile_hub, docker_client):
         check_inside(hub, user)
 
 
-@pytest.mark.slow
 def test_no_two_users_share_a_folder(hostile_hub):
     hub = hostile_hub
     assert len(OUTCOMES) == len({n for _, n in HOSTILE}), "run the per-name tests first"

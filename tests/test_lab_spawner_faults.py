@@ -1,9 +1,16 @@
-"""Faults around a running hub: hub crash, a lab killed from outside, racing spawns, the proxy dying.
+"""labhub.lab_spawner's lifecycle under faults: hub crash, a lab killed from outside, racing
+spawns, the proxy dying, the Docker engine restarted under running labs.
 
 Every test uses the real engine, a real JupyterHub and configurable-http-proxy on
 loopback, and LabDockerSpawner with host networking. "Nothing lost" means: the
 files users wrote are there afterwards, byte for byte, and exactly one container
 per running lab exists.
+
+The engine restarts run on a private dockerd (the shared one is never touched).
+Without live-restore every container stops with the engine: the hub must mark
+those labs stopped, leave no container behind and start them again on request.
+With ``--live-restore`` the labs keep running through the restart and stay
+reachable. In both cases the personal and shared folders are intact.
 """
 
 from __future__ import annotations
@@ -18,20 +25,17 @@ from jupyterhub.utils import url_escape_path
 
 from labhub.names import user_folder_name
 
-from .conftest import lab_spawner_config
-from .support.faults import lab_containers, reliability_config, wait_until
-from .test_docker_spawner_e2e import put_file
+from .conftest import lab_spawner_config, unavailable
+from .support.contents import put_file, read_file
+from .support.faults import (
+    PrivateEngine,
+    folder_snapshot,
+    lab_containers,
+    reliability_config,
+    wait_until,
+)
 
-pytestmark = [pytest.mark.docker]
-
-
-def read_file(hub, user: str, path: str) -> str | None:
-    r = hub.user_request(user, "GET", f"/api/contents/{path}?content=1", timeout=10)
-    return r.json()["content"] if r.status_code == 200 else None
-
-
-def server_model(hub, user: str) -> dict | None:
-    return (hub.api("GET", f"/users/{url_escape_path(user)}").json().get("servers") or {}).get("")
+pytestmark = [pytest.mark.docker, pytest.mark.reliability]
 
 
 def spawn_many(hub, names: list[str]) -> None:
@@ -69,7 +73,7 @@ def test_hub_sigkill_and_restart_keeps_ten_labs(fault_hub, lab_root, docker_clie
     t0 = time.monotonic()
     hub.start()
     for user in users:
-        model = wait_until(lambda u=user: server_model(hub, u), 60, what=f"{user}'s server")
+        model = wait_until(lambda u=user: hub.server_model(u), 60, what=f"{user}'s server")
         assert model["ready"], model
     for user in users:
         content = wait_until(
@@ -101,7 +105,7 @@ def test_container_killed_from_outside(fault_hub, lab_root, docker_client, lab_p
     t0 = time.monotonic()
     container.kill()
     # poll_interval is 1 s; allow the hub a few polls and the stop it then runs
-    wait_until(lambda: server_model(hub, "dora") is None, 15, what="hub notices the dead lab")
+    wait_until(lambda: hub.server_model("dora") is None, 15, what="hub notices the dead lab")
     noticed = time.monotonic() - t0
     print(f"\nhub noticed the killed container after {noticed:.1f} s (poll_interval 1 s)")
     assert noticed < 10
@@ -123,7 +127,7 @@ def test_stale_container_does_not_block_a_new_spawn(fault_hub, docker_client, la
     container.stop(timeout=1)  # the lab died while the hub was down: a stopped leftover
     hub.start()
     # the restarted hub polls eve's server, finds it dead and stops it
-    wait_until(lambda: server_model(hub, "eve") is None, 30, what="restarted hub drops dead lab")
+    wait_until(lambda: hub.server_model("eve") is None, 30, what="restarted hub drops dead lab")
     hub.spawn("eve")
     assert read_file(hub, "eve", "work/keep.txt") == "eve's work"
     (new,) = lab_containers(docker_client, lab_prefix)
@@ -165,7 +169,7 @@ def test_stop_during_spawn_leaves_nothing(fault_hub, docker_client, lab_prefix, 
         time.sleep(delay)
     r = hub.api("DELETE", f"/users/{user}/server")
     assert r.status_code in (202, 204), r.text
-    wait_until(lambda: server_model(hub, user) is None, 60, what="server stopped")
+    wait_until(lambda: hub.server_model(user) is None, 60, what="server stopped")
     # give a cancelled spawn the time to finish whatever it was doing
     time.sleep(3)
     assert lab_containers(docker_client, lab_prefix) == [], "a container outlived the stop"
@@ -192,3 +196,87 @@ def test_proxy_killed_routes_come_back(fault_hub, docker_client, lab_prefix):
     hub.spawn("ida")
     r = hub.user_request("ida", "GET", "/api/status")
     assert r.status_code == 200
+
+
+# --- the Docker engine restarted, on a private dockerd -------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_engine(lab_image):
+    engine = PrivateEngine()
+    try:
+        engine.start()
+        engine.load_image(lab_image)
+    except RuntimeError as err:
+        engine.destroy()
+        unavailable(f"a private dockerd could not be started: {err}")
+    yield engine
+    engine.destroy()
+
+
+@pytest.fixture
+def engine_hub(hub_factory, lab_image, lab_root, lab_prefix, private_engine):
+    extra = reliability_config(
+        f'c.LabDockerSpawner.client_kwargs = {{"base_url": {private_engine.base_url!r}}}'
+    )
+    return hub_factory(lab_spawner_config(lab_image, lab_root, lab_prefix, extra))
+
+
+def lab_containers_on(engine: PrivateEngine, prefix: str) -> list:
+    with engine.client() as client:
+        return [c for c in client.containers.list(all=True) if c.name.startswith(prefix)]
+
+
+@pytest.mark.slow
+def test_engine_restart_without_live_restore(engine_hub, private_engine, lab_root, lab_prefix):
+    hub = engine_hub
+    if private_engine.live_restore:
+        private_engine.restart(live_restore=False)
+    hub.spawn("ned")
+    put_file(hub, "ned", "work/keep.txt", "ned's work")
+    put_file(hub, "ned", "shared/team.txt", "team file")
+    before = folder_snapshot(lab_root)
+
+    away = private_engine.restart(live_restore=False)
+    print(f"\nprivate engine away for {away:.1f} s")
+    # the engine stopped the container; the hub sees it on its next poll
+    wait_until(lambda: hub.server_model("ned") is None, 30, what="hub marks ned stopped")
+    wait_until(lambda: lab_containers_on(private_engine, lab_prefix) == [], 15, what="no leftover")
+    assert folder_snapshot(lab_root) == before
+
+    t0 = time.monotonic()
+    hub.spawn("ned")
+    print(f"ned's lab started again in {time.monotonic() - t0:.1f} s")
+    assert read_file(hub, "ned", "work/keep.txt") == "ned's work"
+    assert read_file(hub, "ned", "shared/team.txt") == "team file"
+    assert len(lab_containers_on(private_engine, lab_prefix)) == 1
+    hub.stop_server("ned")
+    assert lab_containers_on(private_engine, lab_prefix) == []
+
+
+@pytest.mark.slow
+def test_engine_restart_with_live_restore(engine_hub, private_engine, lab_root, lab_prefix):
+    hub = engine_hub
+    private_engine.restart(live_restore=True)
+    hub.spawn("olga")
+    put_file(hub, "olga", "work/keep.txt", "olga's work")
+    (container,) = lab_containers_on(private_engine, lab_prefix)
+    before = folder_snapshot(lab_root)
+
+    private_engine.stop()
+    # the engine is gone, the lab is not: it still answers through the proxy
+    assert read_file(hub, "olga", "work/keep.txt") == "olga's work"
+    time.sleep(2)  # a couple of hub polls fail against the missing engine
+    private_engine.start(live_restore=True)
+
+    time.sleep(3)
+    model = hub.server_model("olga")
+    assert model is not None and model["ready"], "the hub dropped a lab that kept running"
+    assert read_file(hub, "olga", "work/keep.txt") == "olga's work"
+    (after,) = lab_containers_on(private_engine, lab_prefix)
+    assert after.id == container.id and after.status == "running"
+    assert folder_snapshot(lab_root) == before
+    put_file(hub, "olga", "work/after.txt", "written after the engine came back")
+    assert (lab_root / "personal_notebooks" / "olga" / "after.txt").exists()
+    hub.stop_server("olga")
+    assert lab_containers_on(private_engine, lab_prefix) == []

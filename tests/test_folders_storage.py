@@ -1,4 +1,6 @@
-"""lab_root full or read-only at spawn: one clear sentence for the user and the admin, no half-made folder.
+"""labhub.folders at spawn on a full or read-only lab_root: one clear sentence, no half-made folder.
+
+The sentence reaches the user (the spawn page, the API answer) and the admin (the hub log).
 
 The test makes its own small filesystems (a tmpfs of a few hundred KiB, a
 read-only bind mount) under its temporary folder and unmounts them afterwards.
@@ -16,9 +18,8 @@ import pytest
 from .conftest import lab_spawner_config, unavailable
 from .support.faults import lab_containers
 from .support.hub import SpawnFailed
-from .test_docker_spawner_shares import progress_events
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, pytest.mark.reliability]
 
 
 def mount(*args: str) -> None:
@@ -74,7 +75,7 @@ def test_disk_full_at_first_spawn(hub_factory, lab_image, tmp_path, lab_prefix, 
         assert "Traceback" not in message
         assert "is full; free some space" in hub.log_text()
         # the spawn page reads the same sentence from the progress stream
-        failed = progress_events(hub, "pat")[-1]
+        failed = hub.progress_events("pat")[-1]
         assert failed.get("failed") and "is full" in failed["message"], failed
         assert_nothing_half_made(lab_root)
         assert lab_containers(docker_client, lab_prefix) == []
@@ -98,7 +99,7 @@ def test_lab_root_read_only(hub_factory, lab_image, tmp_path, lab_prefix, docker
         assert "Traceback" not in message
         log = hub.log_text()
         assert "Lab folder for quinn not ready" in log
-        failed = progress_events(hub, "quinn")[-1]
+        failed = hub.progress_events("quinn")[-1]
         assert failed.get("failed") and "may not write" in failed["message"], failed
         assert_nothing_half_made(lab_root)
         assert lab_containers(docker_client, lab_prefix) == []
