@@ -13,11 +13,12 @@ from . import folder_task
 from .lab import LABEL_LAB, Lab, Overrides, container_spec
 from .lab_spawner import EXIT_OUTPUT_LINES, LOOPBACK, LabSpawnerMixin, mount_failure_message
 from .mounts import LABEL_USER, redacted
+from .profile_spawner import LabProfileMixin
 
 __all__ = ["LABEL_LAB", "LOOPBACK", "LabDockerSpawner", "mount_failure_message"]
 
 
-class LabDockerSpawner(LabSpawnerMixin, DockerSpawner):
+class LabDockerSpawner(LabProfileMixin, LabSpawnerMixin, DockerSpawner):
     """A DockerSpawner that gives each user a throwaway container with their notebooks kept on the host.
 
     Personal and shared folders are created on the host with the lab owner

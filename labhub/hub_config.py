@@ -77,6 +77,10 @@ def _validate(v: dict[str, Any]) -> None:
                 f"labhub: warning: the HTTPS certificate expires in {info.days_left:.0f} days",
                 file=sys.stderr,
             )
+    if v["named_server_limit"] < 0:
+        raise LabConfigError(
+            f"named_server_limit must be 0 (no limit) or more, not {v['named_server_limit']}."
+        )
     if not 0 <= v["port"] <= 65535:
         raise LabConfigError(f"port must be between 1 and 65535, not {v['port']}.")
 
@@ -90,6 +94,7 @@ _LDAP_TRAITS = {
     "ldap_user_attribute": "user_attribute",
     "ldap_allowed_groups": "allowed_groups",
     "ldap_admin_groups": "admin_groups",
+    "ldap_group_search_base": "group_search_base",
 }
 
 #: parent classes whose section also configures a trait: c.Spawner.mem_limit reaches LabDockerSpawner
@@ -204,6 +209,14 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
     # a hub restart must not stop the labs people are working in
     w.put("JupyterHub", "cleanup_servers", False)
     w.put("JupyterHub", "shutdown_on_logout", v["shutdown_on_logout"], "shutdown_on_logout")
+    w.put("JupyterHub", "allow_named_servers", v["named_servers"], "named_servers")
+    if v["named_server_limit"]:
+        w.put(
+            "JupyterHub",
+            "named_server_limit_per_user",
+            v["named_server_limit"],
+            "named_server_limit",
+        )
     w.put(
         "JupyterHub",
         "concurrent_spawn_limit",

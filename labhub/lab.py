@@ -26,6 +26,7 @@ from docker.types import (
     TaskTemplate,
 )
 
+from .gpus import device_requests, generic_resources
 from .names import is_valid_object_name
 from .specs import deep_merge, harden_host_config, harden_service_container
 
@@ -67,6 +68,9 @@ class Lab:
     placement_constraints: list[str] = field(default_factory=list)
     placement_preferences: list[str] = field(default_factory=list)
     tmpfs: dict[str, str] = field(default_factory=dict)
+    #: GPUs this lab holds: exact device ids on Docker, a count Swarm assigns from its nodes
+    gpu_ids: tuple[str, ...] = ()
+    gpu_count: int = 0
 
     @property
     def uses_host_network(self) -> bool:
@@ -144,6 +148,8 @@ def container_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, An
         host["cpu_quota"] = int(lab.cpu_limit * period)
     if lab.publish_port:
         host["port_bindings"] = {lab.port: (lab.host_ip,)}
+    if lab.gpu_ids:
+        host["device_requests"] = device_requests(lab.gpu_ids)
     host = harden_host_config(deep_merge(host, overrides.host_config))
     create["host_config"] = _checked(HostConfig, "extra_host_config", host)
     return create
@@ -189,6 +195,7 @@ def service_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]
             "mem_reservation": lab.mem_guarantee,
             "cpu_limit": _nanocpus(lab.cpu_limit),
             "cpu_reservation": _nanocpus(lab.cpu_guarantee),
+            "generic_resources": generic_resources(lab.gpu_count) or None,
         },
         overrides.resources_spec,
     )

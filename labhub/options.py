@@ -175,6 +175,20 @@ OPTIONS: tuple[Option, ...] = (
         (f"{_HUB}.shutdown_on_logout",),
     ),
     Option(
+        "named_servers",
+        bool,
+        False,
+        "let each user run several labs side by side, each its own container",
+        (f"{_HUB}.allow_named_servers",),
+    ),
+    Option(
+        "named_server_limit",
+        int,
+        0,
+        "most labs one user may run at once with named_servers (0: no limit)",
+        (f"{_HUB}.named_server_limit_per_user",),
+    ),
+    Option(
         "concurrent_spawn_limit",
         int,
         DEFAULT_CONCURRENT_SPAWN_LIMIT,
@@ -274,6 +288,13 @@ OPTIONS: tuple[Option, ...] = (
         [],
         "group DNs whose members are hub admins",
         (f"{_AUTH}.admin_groups",),
+    ),
+    Option(
+        "ldap_group_search_base",
+        str,
+        "",
+        "where directory groups live; members' groups become hub groups at login",
+        (f"{_AUTH}.group_search_base",),
     ),
     Option(
         "ldap_allow_all",

@@ -19,8 +19,11 @@ def refuse_to_start(log: logging.Logger | logging.LoggerAdapter, message: str) -
     raise SystemExit(1)
 
 
-def check_spawner_config(app: Any) -> None:
+def check_spawner_config(app: Any) -> Any:
     """Build the configured lab spawner once without a user, so its settings are validated now.
+
+    Returns that stand-in spawner (None for other spawners), so the authenticator can
+    check what it depends on, such as the groups named by ``profile_list``.
 
     Otherwise a wrong ``lab_uid`` or ``cifs_shares`` would surface only at the first spawn.
     """
@@ -28,10 +31,11 @@ def check_spawner_config(app: Any) -> None:
 
     spawner_class = getattr(app, "spawner_class", None)
     if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabSettingsMixin):
-        return
+        return None
     try:
         # a stand-in user: DockerSpawner names its container from user.name as soon as image is set
         spawner = spawner_class(config=app.config, user=SimpleNamespace(name="labhub-config-check"))
         spawner.check_lab_config()
     except (ValueError, TypeError, TraitError) as err:
         refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")
+    return spawner

@@ -17,9 +17,10 @@ from .lab import Lab, Overrides, service_spec
 from .lab_spawner import EXIT_OUTPUT_LINES, LabSpawnerMixin
 from .mounts import LABEL_USER, redacted
 from .names import folder_helper_name
+from .profile_spawner import LabProfileMixin
 
 
-class LabSwarmSpawner(LabSpawnerMixin, SwarmSpawner):
+class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
     """The lab of LabDockerSpawner, run as a Swarm service so a user's lab can start on any node.
 
     The service is the Swarm translation of the same :class:`labhub.lab.Lab` as
@@ -48,6 +49,8 @@ class LabSwarmSpawner(LabSpawnerMixin, SwarmSpawner):
         when the hub runs on every node a lab can run on (a one-node swarm); set
         ``0.0.0.0`` on several nodes, and the hub connects to the node's own address.""",
     )
+
+    hub_assigns_gpus = False  # each node advertises its GPUs; Swarm assigns them
 
     @default("network_name")
     def _default_network(self) -> str:

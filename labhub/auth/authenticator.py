@@ -18,6 +18,7 @@ from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
 from ..options import BY_NAME, DUMMY, OptionError, auth_mode
 from ..startup import check_spawner_config, refuse_to_start
+from . import groups
 from .directory import DirectorySettings, DirectoryUnavailable, directory_login
 from .usernames import LoginRefused, split_login
 
@@ -151,6 +152,25 @@ class LabAuthenticator(LDAPAuthenticator):
         help="""Verify the LDAP server's certificate and name (StartTLS and LDAPS). Turning
         this off lets anyone on the network read passwords; it is logged as a warning.""",
     )
+    group_search_base = Unicode(
+        config=True,
+        help="""Where the directory keeps its groups, e.g. ``ou=groups,dc=example,dc=org``.
+        Set, every login reads the ``cn`` of each group under it whose members include the
+        user (``group_search_filter``: ``member``, ``uniqueMember`` or ``memberUid``) and,
+        with ``manage_groups`` (on by default once this is set), makes them the user's
+        JupyterHub groups, refreshed at every login. Profiles' ``allowed_groups`` name these.""",
+    )
+    group_member_attribute = Unicode(
+        config=True,
+        help="""The user's own attribute that lists their group DNs: ``memberOf`` on Active
+        Directory (and OpenLDAP with the memberof overlay). Set, group names (each DN's
+        ``cn``) come from it instead of a search under ``group_search_base``.""",
+    )
+
+    @default("manage_groups")
+    def _default_manage_groups(self) -> bool:
+        return bool(self.group_search_base or self.group_member_attribute)
+
     store_password = Bool(
         False,
         config=True,
@@ -173,7 +193,9 @@ class LabAuthenticator(LDAPAuthenticator):
             self._check_ldap()
             super().check_allow_config()
         if app is not None:
-            check_spawner_config(app)
+            spawner = check_spawner_config(app)
+            if spawner is not None and self.mode != DUMMY and self.manage_groups:
+                self._check_profile_groups(spawner)
 
     def _check_dummy(self, app: Any) -> None:
         if not self.dummy_password:
@@ -233,6 +255,33 @@ class LabAuthenticator(LDAPAuthenticator):
             self.login_timeout,
         )
 
+    def _check_profile_groups(self, spawner: Any) -> None:
+        """Every group a profile allows must exist in the directory; one sentence otherwise."""
+        if not self.group_search_base and not self.group_member_attribute:
+            refuse_to_start(
+                self.log,
+                "manage_groups needs LabAuthenticator.group_search_base (or group_member_attribute "
+                "= 'memberOf' on Active Directory) to read the directory's groups.",
+            )
+        wanted = {
+            group: profile.slug
+            for profile in getattr(spawner, "lab_profiles", ())
+            for group in profile.allowed_groups or ()
+        }
+        try:
+            missing = groups.missing_groups(self.directory_settings(), list(wanted))
+        except DirectoryUnavailable as err:
+            self.log.warning(
+                "labhub: could not check the profiles' groups in the directory: %s", err
+            )
+            return
+        if missing:
+            refuse_to_start(
+                self.log,
+                f"Profile {wanted[missing[0]]!r} allows group {missing[0]!r}, which the directory "
+                f"does not have under {self.group_search_base}; fix allowed_groups or the group.",
+            )
+
     # --- login ------------------------------------------------------------
 
     def directory_settings(self) -> DirectorySettings:
@@ -265,6 +314,8 @@ class LabAuthenticator(LDAPAuthenticator):
             group_dns=tuple(dict.fromkeys([*(self.allowed_groups or []), *self.admin_groups])),
             group_filter=self.group_search_filter,
             attributes=tuple(self.auth_state_attributes),
+            group_search_base=self.group_search_base if self.manage_groups else "",
+            group_member_attribute=self.group_member_attribute if self.manage_groups else "",
         )
 
     async def authenticate(self, handler: Any, data: dict[str, Any]) -> dict[str, Any] | None:
@@ -278,7 +329,8 @@ class LabAuthenticator(LDAPAuthenticator):
             if self.dummy_password and hmac.compare_digest(
                 password.encode(), self.dummy_password.encode()
             ):
-                return {"name": login.user}
+                # no directory: groups stay as the admin set them (None leaves them alone)
+                return {"name": login.user, **({"groups": None} if self.manage_groups else {})}
             self.log.warning("Login of %r refused: wrong password (dummy mode)", login.user)
             return None
         if not password.strip():
@@ -322,6 +374,8 @@ class LabAuthenticator(LDAPAuthenticator):
         if self.store_password:
             auth_state["password"] = password
         model: dict[str, Any] = {"name": login.user, "auth_state": auth_state}
+        if self.manage_groups:
+            model["groups"] = user.group_names
         if self.admin_groups:
             model["admin"] = in_admin_group or login.user in self.admin_users
         self.log.info(

@@ -18,6 +18,8 @@ from ldap3.core.exceptions import LDAPBindError, LDAPCommunicationError, LDAPExc
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
+from . import groups
+
 log = logging.getLogger("labhub.auth")
 
 TLS_STRATEGIES = ("before_bind", "on_connect", "insecure")
@@ -49,6 +51,10 @@ class DirectorySettings:
     group_dns: tuple[str, ...] = ()
     group_filter: str = "(|(member={userdn})(uniqueMember={userdn})(memberUid={uid}))"
     attributes: tuple[str, ...] = ()
+    #: where to find every group of a user by name (manage_groups); empty: not wanted
+    group_search_base: str = ""
+    #: the user's own attribute listing group DNs (``memberOf`` on AD); used instead of a search
+    group_member_attribute: str = ""
 
 
 @dataclass
@@ -59,6 +65,7 @@ class DirectoryUser:
     login_name: str
     groups: list[str]
     attributes: dict[str, Any]
+    group_names: list[str] = field(default_factory=list)
 
 
 def _server(settings: DirectorySettings, host: str) -> ldap3.Server:
@@ -169,6 +176,7 @@ def _login_on(
             )
             if conn.entries:
                 groups.append(group)
+        group_names = _group_names(settings, conn, dn, login_name)
         attributes: dict[str, Any] = {}
         if settings.attributes:
             conn.search(
@@ -182,9 +190,25 @@ def _login_on(
                     k: [str(v) for v in vs]
                     for k, vs in conn.entries[0].entry_attributes_as_dict.items()
                 }
-        return DirectoryUser(dn=dn, login_name=login_name, groups=groups, attributes=attributes)
+        return DirectoryUser(
+            dn=dn,
+            login_name=login_name,
+            groups=groups,
+            attributes=attributes,
+            group_names=group_names,
+        )
     finally:
         conn.unbind()
+
+
+def _group_names(settings: DirectorySettings, conn: Any, dn: str, login_name: str) -> list[str]:
+    if settings.group_member_attribute:
+        return groups.member_of_names(conn, dn, settings.group_member_attribute)
+    if settings.group_search_base:
+        return groups.search_group_names(
+            conn, settings.group_search_base, settings.group_filter, dn, login_name
+        )
+    return []
 
 
 def directory_login(settings: DirectorySettings, user: str, password: str) -> DirectoryUser | None:

@@ -29,6 +29,8 @@ PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
 DATASCI = f"cn=datasci,{GROUPS}"
 ADMINS = f"cn=labadmins,{GROUPS}"
+#: a third groupOfNames (alice only) for profile tests; datasci and labadmins are unchanged
+GPU_USERS = f"cn=gpuusers,{GROUPS}"
 
 #: uid -> password; dave is the AD-like entry whose DN does not contain his login.
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "djones": "dave-pw"}
@@ -70,6 +72,7 @@ def directory_ldif() -> str:
             f"dn: {DATASCI}\nobjectClass: groupOfNames\ncn: datasci\n"
             f"member: uid=alice,{PEOPLE}\nmember: uid=carol,{PEOPLE}\nmember: cn=Dave Jones,{PEOPLE}\n",
             f"dn: {ADMINS}\nobjectClass: groupOfNames\ncn: labadmins\nmember: uid=carol,{PEOPLE}\n",
+            f"dn: {GPU_USERS}\nobjectClass: groupOfNames\ncn: gpuusers\nmember: uid=alice,{PEOPLE}\n",
         ]
     )
 
@@ -138,6 +141,17 @@ class Slapd:
     @property
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
+
+    def modify(self, ldif: str) -> None:
+        """Apply an LDIF change (``changetype: modify``) as the root DN, e.g. to change a group."""
+        result = subprocess.run(
+            ["ldapmodify", "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PW],
+            input=ldif,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"ldapmodify failed: {result.stderr}")
 
     def stop(self) -> None:
         try:

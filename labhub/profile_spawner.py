@@ -1,0 +1,296 @@
+"""Spawn profiles and GPUs on a lab spawner: the settings, the form, and the steps around ``start()``.
+
+``LabProfileMixin`` sits before :class:`~labhub.lab_spawner.LabSpawnerMixin` in
+both engine classes. Before anything is created it picks the user's profile
+(refusing a forged one with a 4xx), sets the profile's overrides on the spawner,
+and takes the lab's GPUs from the hub's pool; ``describe_lab()`` then carries all
+of it into the one lab description that Docker and Swarm translate. The rules
+themselves are pure, in :mod:`labhub.profiles` and :mod:`labhub.gpus`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from docker.errors import APIError
+from tornado import web
+from traitlets import Enum, List, TraitError, Unicode, default, validate
+
+from . import gpus, profiles
+from .lab import Lab
+from .lab_settings import LabSettingsMixin, LabSpawnError
+
+
+def _refuse(status: int, message: str) -> web.HTTPError:
+    # "%s": a slug typed by a user may hold a % sign
+    return web.HTTPError(status, "%s", message)
+
+
+class LabProfileMixin(LabSettingsMixin):
+    """Profiles (``profile_list``) and GPUs (``gpu_devices``) for LabDockerSpawner and LabSwarmSpawner."""
+
+    profile_list = List(
+        config=True,
+        help="""Labs a user may choose from, in KubeSpawner's ``profile_list`` shape: each a
+        dict with ``display_name``, ``slug`` (default: from the display name),
+        ``description``, ``default`` (True for the one pre-selected), ``allowed_groups``
+        (JupyterHub group names, e.g. directory groups with
+        ``LabAuthenticator.manage_groups``; absent means everyone), ``spawner_override``
+        (settings of this spawner for the lab: ``image``, ``mem_limit``, ``cpu_limit``,
+        ``environment``, ``lab_volumes``, ``extra_host_config``, ...; dicts are merged over
+        the configured value) and ``gpus`` (a count of GPUs the lab holds alone, or
+        ``"shared"``: every GPU, held by nobody). The spawn form shows only the profiles
+        the user may start, and none when that is one; admins may start all. The REST
+        API takes ``{"profile": "<slug>"}``. Empty (default): one lab for everyone.""",
+    )
+
+    @validate("profile_list")
+    def _valid_profile_list(self, proposal: Any) -> list:
+        self._parsed_profiles = profiles.parse_profile_list(proposal.value)
+        return proposal.value
+
+    _parsed_profiles: tuple[profiles.Profile, ...] = ()
+
+    gpu_devices = List(
+        Unicode(),
+        config=True,
+        help="""GPU ids of this host that labs may hold (``nvidia-smi`` indexes or UUIDs), e.g.
+        ``["0", "1"]``. A lab of a profile with ``gpus: N`` gets N of them for itself and
+        gives them back when it stops or dies. Default: the indexes ``nvidia-smi`` lists,
+        none where the NVIDIA tools are missing. LabSwarmSpawner ignores it: each node
+        advertises its GPUs as generic resources and Swarm assigns them.""",
+    )
+
+    @default("gpu_devices")
+    def _default_gpu_devices(self) -> list[str]:
+        return gpus.discover_devices()
+
+    gpu_request = Enum(
+        ["device_requests", "environment"],
+        default_value="device_requests",
+        config=True,
+        help="""How a lab's GPUs reach Docker. ``device_requests`` (default): a device request
+        for exactly the lab's ids with the ``nvidia`` driver (``docker run --gpus
+        '"device=0,1"'``), which needs the NVIDIA container toolkit. ``environment``: only
+        ``NVIDIA_VISIBLE_DEVICES=<ids>``, for engines whose default runtime is ``nvidia``.""",
+    )
+
+    #: False where the engine, not the hub, assigns device ids (Swarm's generic resources).
+    hub_assigns_gpus = True
+
+    _profile_saved: dict[str, Any] | None = None
+    _lab_profile: profiles.Profile | None = None
+    _gpu_ids: tuple[str, ...] = ()
+
+    # --- profiles ----------------------------------------------------------------------
+
+    @property
+    def lab_profiles(self) -> tuple[profiles.Profile, ...]:
+        """``profile_list`` as checked values, parsed once when the setting was given."""
+        return self._parsed_profiles
+
+    def user_group_names(self) -> list[str]:
+        """The JupyterHub groups of this spawner's user (directory groups after login)."""
+        return [group.name for group in getattr(self.user, "groups", None) or []]
+
+    def usable_lab_profiles(self) -> list[profiles.Profile]:
+        return profiles.usable_profiles(
+            self.lab_profiles, self.user_group_names(), bool(getattr(self.user, "admin", False))
+        )
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        if not self.lab_profiles:
+            return super()._default_options_form()
+        return lambda spawner: spawner.profile_options_form()
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Any:
+        if not self.lab_profiles:
+            return super()._default_options_from_form()
+        return profiles.options_from_form
+
+    def profile_options_form(self) -> str:
+        """The spawn form: the user's profiles, the last one chosen checked; none for one profile."""
+        usable = self.usable_lab_profiles()
+        if len(usable) <= 1:
+            return ""
+        last = (getattr(self, "orm_spawner", None) and self.orm_spawner.user_options) or {}
+        return profiles.options_form(usable, last.get("profile"))
+
+    def select_lab_profile(self) -> profiles.Profile | None:
+        """The profile of this spawn, from ``user_options``; a 4xx, one sentence, when refused."""
+        options = self.user_options or {}
+        try:
+            return profiles.choose_profile(
+                self.lab_profiles,
+                options.get("profile"),
+                self.user_group_names(),
+                bool(getattr(self.user, "admin", False)),
+            )
+        except profiles.ProfileRefused as err:
+            self.log.warning("Spawn of %s refused: %s", self.user.name, err)
+            self._forget_refused_options(options)
+            raise _refuse(err.status, str(err)) from None
+
+    def _forget_refused_options(self, options: dict[str, Any]) -> None:
+        # JupyterHub keeps the last options as the next spawn's default; a refused one must not be
+        orm_spawner = getattr(self, "orm_spawner", None)
+        if orm_spawner is not None and orm_spawner.user_options == options:
+            orm_spawner.user_options = {}
+            db = getattr(self.user, "db", None)
+            if db is not None:
+                db.commit()
+
+    def apply_lab_profile(self, profile: profiles.Profile | None) -> None:
+        """Set ``profile``'s overrides on the spawner, after putting back the previous profile's."""
+        for key, value in (self._profile_saved or {}).items():
+            setattr(self, key, value)
+        self._profile_saved = {}
+        self._lab_profile = profile
+        if profile is None:
+            return
+        current = {key: getattr(self, key) for key in profile.spawner_override}
+        for key, value in profiles.overridden_values(current, profile.spawner_override).items():
+            self._profile_saved[key] = current[key]
+            try:
+                setattr(self, key, value)
+            except (TraitError, ValueError, TypeError) as err:
+                raise LabSpawnError(
+                    f"Profile {profile.slug!r} sets {key} to a value it cannot take ({err}); "
+                    "ask the lab admin to fix profile_list."
+                ) from None
+
+    # --- GPUs ----------------------------------------------------------------------------
+
+    def gpu_pool(self) -> gpus.GpuPool:
+        return gpus.pool_for(self.gpu_devices)
+
+    def hold_gpus(self, profile: profiles.Profile | None) -> tuple[str, ...]:
+        """Take this lab's GPUs from the hub's pool (none for Swarm, shared or GPU-less labs)."""
+        self.release_gpus()
+        if profile is None or not self.hub_assigns_gpus:
+            return ()
+        if profile.gpus == profiles.SHARED:
+            return ()
+        try:
+            self._gpu_ids = self.gpu_pool().allocate(self.object_name, profile.exclusive_gpus)
+        except gpus.NoFreeGpu as err:
+            self.log.warning("Spawn of %s refused: %s", self.user.name, err)
+            raise _refuse(409, str(err)) from None
+        if self._gpu_ids:
+            self.log.info("Lab %s holds GPUs %s", self.object_name, ",".join(self._gpu_ids))
+        return self._gpu_ids
+
+    def release_gpus(self) -> None:
+        released = self.gpu_pool().release(self.object_name) if self.hub_assigns_gpus else ()
+        if released:
+            self.log.info("Lab %s gave back GPUs %s", self.object_name, ",".join(released))
+        self._gpu_ids = ()
+
+    def lab_gpu_ids(self) -> tuple[str, ...]:
+        """The device ids the lab's container sees: its own, or all of them for ``shared``."""
+        if self._lab_profile is not None and self._lab_profile.gpus == profiles.SHARED:
+            return tuple(self.gpu_devices)
+        return self._gpu_ids
+
+    async def describe_lab(self) -> Lab:
+        lab = await super().describe_lab()
+        profile = self._lab_profile
+        if profile is None or not profile.gpus:
+            return lab
+        if not self.hub_assigns_gpus:
+            # Swarm: reserve a count; the node's advertised ids are assigned by Swarm itself
+            env = dict(lab.environment)
+            if profile.gpus == profiles.SHARED:
+                env["NVIDIA_VISIBLE_DEVICES"] = "all"
+            return dataclasses.replace(lab, gpu_count=profile.exclusive_gpus, environment=env)
+        ids = self.lab_gpu_ids()
+        if self.gpu_request == "environment":
+            env = {**lab.environment, "NVIDIA_VISIBLE_DEVICES": gpus.visible_devices(ids)}
+            return dataclasses.replace(lab, environment=env)
+        return dataclasses.replace(lab, gpu_ids=ids)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> tuple[str, int]:
+        profile = self.select_lab_profile()
+        self.apply_lab_profile(profile)
+        self.hold_gpus(profile)
+        try:
+            return await super().start()
+        except APIError as err:
+            self.release_gpus()
+            message = gpus.runtime_missing_message(str(err.explanation or err))
+            if message is None:
+                raise
+            await self._discard_failed_start()
+            self.log.error("Spawn of %s failed: %s (%s)", self.user.name, message, err.explanation)
+            raise LabSpawnError(message) from None
+        except BaseException:
+            self.release_gpus()
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            self.release_gpus()
+
+    async def poll(self) -> int | str | None:
+        status = await super().poll()
+        if status is not None and not self._spawn_pending:
+            self.release_gpus()  # a lab that died gives its GPUs back at once
+        return status
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.object_id and self._gpu_ids:
+            state["gpu_ids"] = list(self._gpu_ids)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if state.get("gpu_ids") and self.hub_assigns_gpus:
+            kept = self.gpu_pool().restore(self.object_name, state["gpu_ids"])
+            self._gpu_ids = kept
+            lost = set(state["gpu_ids"]) - set(kept)
+            if lost:
+                self.log.warning(
+                    "Lab %s held GPUs %s that are no longer free or configured",
+                    self.object_name,
+                    ",".join(sorted(lost)),
+                )
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._gpu_ids = ()
+
+    # --- the start-up check -------------------------------------------------------------
+
+    def check_lab_config(self) -> None:
+        """Also check every profile: its overrides on a stand-in lab, its GPUs against the host."""
+        super().check_lab_config()
+        devices = list(self.gpu_devices) if self.hub_assigns_gpus else None
+        for profile in self.lab_profiles:
+            for key in profile.spawner_override:
+                if not self.has_trait(key):
+                    raise profiles.ProfileError(
+                        f"Profile {profile.slug!r} overrides {key!r}, which "
+                        f"{type(self).__name__} does not have."
+                    )
+            if devices is not None and profile.gpus:
+                wanted = len(devices) if profile.gpus == profiles.SHARED else profile.gpus
+                if not devices or wanted > len(devices):
+                    raise profiles.ProfileError(
+                        f"Profile {profile.slug!r} asks for {profile.gpus} GPU(s) but this host "
+                        f"has {len(devices)}; set gpu_devices or change the profile."
+                    )
+            try:
+                self.apply_lab_profile(profile)
+                super().check_lab_config()
+            except (LabSpawnError, TraitError, ValueError, TypeError) as err:
+                raise profiles.ProfileError(f"Profile {profile.slug!r}: {err}") from None
+            finally:
+                self.apply_lab_profile(None)
