@@ -253,7 +253,6 @@ def write_deployment(
         deployment.lab_uid,
         deployment.lab_gid,
     )
-    os.chown(lab_root, deployment.lab_uid, deployment.lab_gid)
     (target / "data").mkdir(mode=0o700, exist_ok=True)
     make_self_signed(target / "ssl" / "labhub.crt", target / "ssl" / "labhub.key", hosts)
     return placed

@@ -7,16 +7,19 @@ container on Docker, a one-shot task on Swarm); this module only says what it
 does, which is what :func:`labhub.folders.ensure_personal_folder` does on the
 hub, with the owners and modes taken from :mod:`labhub.folders`.
 
-Every path, id and mode is passed as an argument to a fixed script, never
-pasted into the shell text, so no user name can reach the shell as code.
+Every path, id and mode is passed as an argument to a fixed program (the
+source of :mod:`labhub.folders`), never pasted into it, so no user name can
+reach the interpreter as code.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any
 
+from . import folders
 from .folders import PERSONAL_MODE, lab_folder_modes
 from .mounts import bind_mount
 
@@ -27,29 +30,10 @@ DEMO_TARGET = "/labhub-demo"
 #: How long a helper may take before the spawn fails.
 TIMEOUT = 120
 
-#: The helper's script; arguments: folder uid gid folder_mode demo_dir, then (root, mode) pairs.
-FOLDER_SCRIPT = r"""set -eu
-folder="$1"; uid="$2"; gid="$3"; folder_mode="$4"; demo="$5"; shift 5
-fix() {
-  if [ -L "$1" ] || { [ -e "$1" ] && [ ! -d "$1" ]; }; then
-    echo "$1 exists but is not a folder (a symlink or a file); move it away." >&2; exit 3
-  fi
-  mkdir -p "$1"; chown "$uid:$gid" "$1"; chmod "$2" "$1"
-}
-while [ "$#" -ge 2 ]; do fix "$1" "$2"; shift 2; done
-if [ ! -e "$folder" ] && [ ! -L "$folder" ]; then
-  staging="$(mktemp -d "$(dirname "$folder")/.creating-XXXXXX")"
-  if [ -n "$demo" ] && [ -d "$demo" ]; then
-    cp -R "$demo/." "$staging/"
-    find "$staging" -mindepth 1 \( -type l -o -name '.*' \) -prune -exec rm -rf {} +
-    chmod -R u=rwX,go= "$staging"
-  fi
-  chown -R "$uid:$gid" "$staging"; chmod "$folder_mode" "$staging"
-  # rename never replaces a non-empty folder: a concurrent spawn that won keeps its own
-  mv -T "$staging" "$folder" 2>/dev/null || rm -rf "$staging"
-fi
-fix "$folder" "$folder_mode"
-"""
+#: The helper's program: this very :mod:`labhub.folders` file, run by the image's ``python3``.
+#: Shell cannot open folders without following links, so the helper does not use it.
+#: Arguments: folder uid gid folder_mode demo_dir, then (root, mode) pairs.
+FOLDER_SCRIPT = inspect.getsource(folders) + "\n\nraise SystemExit(run_helper(sys.argv[1:]))\n"
 
 
 class FolderHelperError(RuntimeError):
@@ -74,17 +58,17 @@ class FolderJob:
 
 
 def helper_command(job: FolderJob) -> list[str]:
-    """The helper's argv: the fixed script, then every path and mode as its own argument."""
+    """The helper's argv: the fixed program, then every path and mode as its own argument."""
     modes = [
         arg
         for path, mode in lab_folder_modes(job.personal_root, job.shared_root)
         for arg in (path, f"{mode:o}")
     ]
     return [
-        "sh",
+        "python3",
+        "-I",  # isolated: no PYTHON* variables, no user site, no current folder on the path
         "-c",
         FOLDER_SCRIPT,
-        "labhub-folder",
         job.folder,
         str(job.uid),
         str(job.gid),
@@ -129,7 +113,7 @@ def failure_message(detail: str) -> str:
     """One sentence for a helper that exited with an error, its last words kept."""
     return (
         f"Your notebook folder could not be prepared by the helper ({detail.strip() or 'it failed'}); "
-        "check that lab_root exists on the node and the lab image has a shell."
+        "check that lab_root exists on the node and the lab image has python3."
     )
 
 

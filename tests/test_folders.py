@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,35 @@ def test_unwritable_root_gives_one_sentence(tmp_path):
         assert "\n" not in str(info.value) and str(ro) in str(info.value)
     finally:
         subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_works_when_the_hub_runs_as_the_lab_uid(tmp_path):
+    """No chown privilege: the same code, run as uid 2100 in a lab_root it owns, still works."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from labhub import folder_task
+
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        lab_root = base / "lab"
+        lab_root.mkdir()
+        os.chown(lab_root, 2100, 2100)
+        demos = base / "demos"
+        demos.mkdir()
+        (demos / "welcome.txt").write_text("hello")
+        personal, shared = lab_root / "personal_notebooks", lab_root / "shared_notebooks"
+        job = folder_task.FolderJob(str(personal / "dan"), 2100, 2100, str(personal), str(shared))
+        argv = folder_task.helper_command(job)
+        argv[0], argv[8] = shutil.which("python3", path="/usr/bin:/bin"), str(demos)
+        result = subprocess.run(
+            argv, user=2100, group=2100, extra_groups=[], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert owner_mode(personal / "dan") == (2100, 2100, 0o700)
+        assert owner_mode(personal / "dan" / "welcome.txt") == (2100, 2100, 0o600)
+        assert owner_mode(shared) == (2100, 2100, 0o2775)
+    finally:
+        shutil.rmtree(base)
