@@ -206,3 +206,22 @@ def test_gpu_lab_without_nvidia_runtime_fails_in_one_sentence(
         assert "Traceback" not in message
         assert not docker_client.containers.list(all=True, filters={"name": lab_prefix})
     assert hub.log_text().count("gave back GPUs 0") >= 2
+
+
+@pytest.mark.docker
+@pytest.mark.swarm
+def test_swarm_stores_the_generic_resource_reservation(docker_client, lab_image, lab_prefix):
+    from .support.swarm import swarm_state
+
+    if swarm_state() != "active":
+        pytest.skip("no swarm on this engine (tests/test_swarm.py makes one)")
+    spec = service_spec(gpu_lab(name=f"{lab_prefix}-gpu", image=lab_image, gpu_count=1))
+    service = docker_client.api.create_service(**spec)
+    try:
+        stored = docker_client.api.inspect_service(service["ID"])["Spec"]["TaskTemplate"]
+        print(f"\nSwarm stores: {stored['Resources']}")
+        assert stored["Resources"]["Reservations"]["GenericResources"] == [
+            {"DiscreteResourceSpec": {"Kind": "gpu", "Value": 1}}
+        ]
+    finally:
+        docker_client.api.remove_service(service["ID"])

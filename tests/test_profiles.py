@@ -356,3 +356,38 @@ c.LabDockerSpawner.profile_list = {[{k: v for k, v in p.items() if v is not None
     assert extra.attrs["HostConfig"]["Memory"] == 768 * 1024**2
     third = hub.api("POST", "/users/ann/servers/third", json={})
     assert third.status_code == 400 and "maximum of 1 named" in third.json()["message"], third.text
+
+
+# --- the same profiles on a one-node swarm -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_engine):
+    from .support.swarm import ensure_swarm, leave_swarm
+
+    made_here = ensure_swarm()
+    yield
+    if made_here:
+        leave_swarm()
+
+
+@pytest.mark.docker
+@pytest.mark.swarm
+def test_profile_reaches_the_swarm_service(
+    swarm, hub_factory, lab_image, lab_root, lab_prefix, docker_client
+):
+    lab_root.mkdir()
+    everyone = [{k: v for k, v in p.items() if k != "allowed_groups"} for p in PROFILES]
+    config = lab_spawner_config(
+        lab_image, lab_root, lab_prefix, f"c.LabDockerSpawner.profile_list = {everyone!r}\n"
+    ).replace("LabDockerSpawner", "LabSwarmSpawner")
+    hub = hub_factory(config)
+    hub.spawn("carla", {"profile": "large"})
+    try:
+        [service] = [s for s in docker_client.services.list() if s.name.startswith(lab_prefix)]
+        task = service.attrs["Spec"]["TaskTemplate"]
+        assert task["Resources"]["Limits"]["MemoryBytes"] == 768 * 1024**2
+        assert task["Resources"]["Limits"]["NanoCPUs"] == 1_500_000_000
+        assert "LAB_PROFILE=large" in task["ContainerSpec"]["Env"]
+    finally:
+        hub.stop_server("carla")
