@@ -19,7 +19,13 @@ from pathlib import Path
 from .certs import CertificateError, make_self_signed
 from .deployment import Deployment, DeploymentError, is_deployment, place_wheel, write_deployment
 from .engine import EngineError, ensure_engine
-from .image import DEFAULT_IMAGE, ImageBuildError, build_offline_image, image_exists
+from .image import (
+    DEFAULT_IMAGE,
+    MINIMAL_IMAGE,
+    ImageBuildError,
+    build_offline_image,
+    image_exists,
+)
 from .options import DEFAULT_IP, DUMMY, HTTPS_PORT
 
 
@@ -295,7 +301,12 @@ def cmd_build_image(args: argparse.Namespace) -> int:
     except EngineError as err:
         raise CommandError(str(err)) from None
     try:
-        tag = build_offline_image(args.tag, workdir="/var/tmp", force=args.force)
+        tag = build_offline_image(
+            args.tag or (MINIMAL_IMAGE if args.minimal else DEFAULT_IMAGE),
+            minimal=args.minimal or None,
+            workdir="/var/tmp",
+            force=args.force,
+        )
     except ImageBuildError as err:
         raise CommandError(str(err)) from None
     finally:
@@ -387,7 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser(
         "build-image", help="build the offline single-user image (no registry needed)"
     )
-    build.add_argument("--tag", default=DEFAULT_IMAGE)
+    build.add_argument(
+        "--tag", help=f"image tag (default: {DEFAULT_IMAGE}, or {MINIMAL_IMAGE} with --minimal)"
+    )
+    build.add_argument(
+        "--minimal",
+        action="store_true",
+        help="Jupyter and a kernel only, without the scientific stack",
+    )
     build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
     build.set_defaults(func=cmd_build_image)
     return parser

@@ -1,8 +1,11 @@
 """Build a single-user image with no image registry: Debian from its mirror, Jupyter from PyPI.
 
 This is the recipe the test suite and ``labhub run`` use on a machine that can
-reach package registries but no Docker registry. Production labs use the
-docker-stacks based ``Dockerfile.lab`` from ``labhub init`` instead.
+reach package registries but no Docker registry. Two flavours: the default
+image carries the scientific Python stack and an EDA tool; ``--minimal`` builds
+the lean one with Jupyter and a kernel only. Both start lean: packages that cost
+start-up time and that no Jupyter schema uses are removed (:data:`LEAN_START_REMOVALS`).
+Production labs use the docker-stacks based ``Dockerfile.lab`` from ``labhub init``.
 """
 
 from __future__ import annotations
@@ -18,16 +21,55 @@ import jupyterhub
 
 log = logging.getLogger("labhub.image")
 
-#: Tag of the offline image; the JupyterHub version is part of it because the
-#: single-user server must speak the hub's API version.
-DEFAULT_IMAGE = f"labhub/singleuser-offline:{jupyterhub.__version__}"
-
-#: What the offline image contains beyond Debian's minimal base.
+#: What the image contains beyond Debian's minimal base.
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini")
-PYTHON_PACKAGES = (f"jupyterhub=={jupyterhub.__version__}", "jupyter_server", "jupyterlab")
+#: The Jupyter side, in both flavours: the single-user server must speak the hub's API version.
+PYTHON_PACKAGES = (
+    f"jupyterhub=={jupyterhub.__version__}",
+    "jupyter_server",
+    "jupyterlab",
+    "ipykernel",
+)
+#: The scientific stack of the default image, from wheels. sweetviz is the EDA tool: MIT,
+#: maintained, light (ydata-profiling is deprecated upstream and pulls in numba).
+SCIENCE_PACKAGES = (
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "scipy==1.17.1",
+    "scikit-learn==1.9.1",
+    "matplotlib==3.11.2",
+    "seaborn==0.13.2",
+    "statsmodels==0.15.0",
+    "pyarrow",
+    "SQLAlchemy",
+    "ipywidgets",
+    "sweetviz==2.3.3",
+)
+#: Uninstalled after the build. jsonschema's format checkers (via jupyter_events) import
+#: rfc3987_syntax, which builds some 35 Lark grammars at import: about half of a lab's start.
+#: No Jupyter event schema uses the IRI formats it checks; ``uri`` keeps its MIT checker
+#: (rfc3986-validator), and the GPL ``rfc3987`` package is never installed instead.
+LEAN_START_REMOVALS = ("rfc3987-syntax", "lark")
+
+#: Bump when the package lists above change: the tag is the build cache's key.
+STACK_REVISION = "1"
+#: The default image: Jupyter plus the scientific stack (``labhub build-image``, ``labhub run``).
+DEFAULT_IMAGE = f"labhub/singleuser:{jupyterhub.__version__}-ds{STACK_REVISION}"
+#: The lean image (``labhub build-image --minimal``): Jupyter and a kernel only.
+MINIMAL_IMAGE = f"labhub/singleuser-minimal:{jupyterhub.__version__}-{STACK_REVISION}"
 
 #: HOME inside the image; world-writable so any lab uid can run with it.
 IMAGE_HOME = "/home/jovyan"
+
+
+def image_packages(minimal: bool = False) -> tuple[str, ...]:
+    """The Python packages pip installs into the image of that flavour."""
+    return PYTHON_PACKAGES if minimal else PYTHON_PACKAGES + SCIENCE_PACKAGES
+
+
+def is_minimal_tag(tag: str) -> bool:
+    """True for tags of the lean flavour, so ``build_offline_image(MINIMAL_IMAGE)`` builds it lean."""
+    return tag == MINIMAL_IMAGE or tag.split(":", 1)[0].endswith("-minimal")
 
 
 class ImageBuildError(RuntimeError):
@@ -71,16 +113,20 @@ def _run(cmd: list[str], step: str, **kwargs) -> None:
 def build_offline_image(
     tag: str = DEFAULT_IMAGE,
     *,
+    minimal: bool | None = None,
     extra_python_packages: tuple[str, ...] = (),
     workdir: str | None = None,
     force: bool = False,
 ) -> str:
     """Build ``tag`` with debootstrap and ``docker import`` unless it exists; return the tag.
 
-    Takes about 90 s and 600 MB. Needs root, ``debootstrap`` and a running engine.
+    ``minimal`` (default: guessed from the tag, see :func:`is_minimal_tag`) leaves out the
+    scientific stack. Needs root, ``debootstrap`` and a running engine.
     """
     if not force and image_exists(tag):
         return tag
+    if minimal is None:
+        minimal = is_minimal_tag(tag)
     if shutil.which("debootstrap") is None:
         raise ImageBuildError(
             "debootstrap is not installed; run 'apt-get install -y debootstrap' and try again."
@@ -106,7 +152,20 @@ def build_offline_image(
                 dest = rootfs / src.lstrip("/")
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)
-        _run(["chroot", str(rootfs), "python3", "-m", "venv", "/opt/conda"], "python venv")
+        # system site packages on: that also turns the user site on (PYTHONUSERBASE), which
+        # a plain venv switches off; it is where a lab's own installs go (labhub.packages).
+        _run(
+            [
+                "chroot",
+                str(rootfs),
+                "python3",
+                "-m",
+                "venv",
+                "--system-site-packages",
+                "/opt/conda",
+            ],
+            "python venv",
+        )
         env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
@@ -121,10 +180,16 @@ def build_offline_image(
                 "/opt/conda/bin/pip",
                 "install",
                 "--no-cache-dir",
-                *PYTHON_PACKAGES,
+                "--prefer-binary",
+                *image_packages(minimal),
                 *extra_python_packages,
             ],
-            "pip install jupyter",
+            "pip install jupyter" if minimal else "pip install jupyter and the scientific stack",
+            env=env,
+        )
+        _run(
+            ["chroot", str(rootfs), "/opt/conda/bin/pip", "uninstall", "-y", *LEAN_START_REMOVALS],
+            "pip uninstall (lean start)",
             env=env,
         )
         home = rootfs / IMAGE_HOME.lstrip("/")

@@ -17,6 +17,7 @@ from . import mounts
 from .gateway import GatewaySettingsMixin
 from .names import user_folder_name
 from .options import DEFAULT_LAB_GID, DEFAULT_LAB_ROOT, DEFAULT_LAB_UID, DEFAULT_UID_STRATEGY
+from .package_settings import PackageSettingsMixin
 from .paths import share_dir
 from .specs import UID_STRATEGIES, run_as
 
@@ -30,7 +31,7 @@ class LabSpawnError(RuntimeError):
         return str(self)
 
 
-class LabSettingsMixin(GatewaySettingsMixin):
+class LabSettingsMixin(GatewaySettingsMixin, PackageSettingsMixin):
     """Lab semantics shared by LabDockerSpawner and LabSwarmSpawner."""
 
     lab_root = Unicode(
