@@ -111,6 +111,13 @@ class LabProfileMixin(LabSettingsMixin):
             return super()._default_options_from_form()
         return profiles.options_from_form
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        if not self.lab_profiles:
+            return None
+        # JupyterHub's hook for user options: a refused profile is a 4xx before any other step
+        return lambda spawner, user_options: spawner.select_lab_profile()
+
     def profile_options_form(self) -> str:
         """The spawn form: the user's profiles, the last one chosen checked; none for one profile."""
         usable = self.usable_lab_profiles()
