@@ -83,7 +83,9 @@ def test_init_writes_a_ready_deployment(tmp_path):
     assert values["LABHUB_AUTH_MODE"] == "dummy" and values["LABHUB_IP"] == "127.0.0.1"
     assert values["LABHUB_UID_STRATEGY"] == "docker-stacks"
     assert values["HUB_BASE_IMAGE"].startswith("quay.io/jupyterhub/jupyterhub:")
-    for folder in ("lab", "lab/personal_notebooks", "lab/shared_notebooks"):
+    # lab_root stays root's (a lab-uid process cannot swap what is below it); the two folders are the lab's
+    assert (target / "lab").stat().st_uid == 0
+    for folder in ("lab/personal_notebooks", "lab/shared_notebooks"):
         st = (target / folder).stat()
         assert (st.st_uid, st.st_gid) == (2100, 2100), folder
     assert stat.S_IMODE((target / "ssl" / "labhub.key").stat().st_mode) == 0o600
