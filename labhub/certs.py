@@ -31,9 +31,12 @@ def make_self_signed(
     hostnames: list[str],
     days: int = 825,
 ) -> None:
-    """Write a self-signed certificate for ``hostnames`` (names or IPs) and its key (mode 0600).
+    """Write a self-signed server certificate for ``hostnames`` (names or IPs) and its key (mode 0600).
 
-    An ECDSA P-256 key: as strong as RSA 3072 and quick to make.
+    A leaf certificate (``CA:FALSE``, key usage digitalSignature and keyEncipherment,
+    extended key usage serverAuth, the names as subjectAltName): a browser or client
+    that trusts it trusts this server only, never other certificates signed with its
+    key. An ECDSA P-256 key: as strong as RSA 3072 and quick to make.
     """
     if not hostnames:
         raise CertificateError("A certificate needs at least one hostname or IP address.")
@@ -49,7 +52,22 @@ def make_self_signed(
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([_san(h) for h in hostnames]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # a leaf, never a CA: whoever trusts this certificate trusts nothing else signed by its key
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=True,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )

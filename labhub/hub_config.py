@@ -22,6 +22,7 @@ from typing import Any
 from traitlets.config import Config, LazyConfigValue
 
 from .certs import CertificateError, check_certificate
+from .network import LabNetworkError, gateway_address
 from .options import (
     DEFAULT_LDAP_TLS,
     HTTP_PORT,
@@ -253,10 +254,18 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
     if v["network"] == "host":
         w.put("JupyterHub", "hub_ip", "127.0.0.1", "network")
     else:
-        # labs on a Docker network reach the hub through that network, not loopback
-        w.put("JupyterHub", "hub_ip", "0.0.0.0", "network")
-        derived = "172.17.0.1" if v["network"] == "bridge" else "jupyterhub"
-        w.put("JupyterHub", "hub_connect_ip", derived, "network")
+        # the hub listens on the labs' bridge only (its gateway address), never on 0.0.0.0
+        w.put(spawner, "network_subnet", v["network_subnet"], "network_subnet")
+        if v["network"] == "bridge":
+            gateway = v["hub_connect_ip"] or "172.17.0.1"
+        else:
+            try:
+                gateway = gateway_address(w.current(spawner, "network_subnet"))
+            except LabNetworkError as err:
+                raise LabConfigError(str(err)) from None
+        which = "network_subnet" if "network_subnet" in explicit else "network"
+        w.put("JupyterHub", "hub_ip", gateway, which)
+        w.put("JupyterHub", "hub_connect_ip", gateway, which)
     if v["hub_connect_ip"]:
         w.put("JupyterHub", "hub_connect_ip", v["hub_connect_ip"], "hub_connect_ip")
     for option in (

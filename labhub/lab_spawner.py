@@ -17,9 +17,9 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Enum, Unicode, default
 
-from . import folder_task, folders, mounts
+from . import folder_task, folders, mounts, network
 from .lab import LABEL_LAB, Lab, LabSpecError, Overrides
 from .lab_settings import LabSettingsMixin, LabSpawnError
 from .mounts import LABEL_USER
@@ -121,9 +121,48 @@ class LabSpawnerMixin(LabSettingsMixin):
         a name on Docker or on Swarm.""",
     )
 
+    network_subnet = Unicode(
+        network.DEFAULT_NETWORK_SUBNET,
+        config=True,
+        help="""Private IPv4 subnet of the labs' own network (any ``network_name`` but
+        ``host``, ``bridge`` and ``none``). labhub creates that network when it is missing:
+        a bridge with ``enable_icc=false``, so a lab reaches the hub (on the subnet's first
+        address, the gateway, where configure() binds ``hub_ip``) and the outside world,
+        never another lab. An existing network of that name must have this subnet's
+        gateway and icc off, or the hub refuses to start.""",
+    )
+    kernel_transport = Enum(
+        ["auto", "ipc", "tcp"],
+        default_value="auto",
+        config=True,
+        help="""How a lab's kernels talk to its server. ``ipc`` uses Unix sockets in the
+        lab's own HOME, which no other lab can open; ``tcp`` uses ports on the lab's
+        loopback, which with ``network_name = "host"`` is the host's loopback, shared with
+        every other lab. ``auto`` (default): ``ipc`` on host networking, ``tcp`` elsewhere
+        (on its own network a lab's loopback is its own).""",
+    )
+
+    @default("network_name")
+    def _default_network_name(self) -> str:
+        return network.DEFAULT_NETWORK
+
     @default("prefix")
     def _default_prefix(self) -> str:
         return "labhub"
+
+    @property
+    def lab_kernel_transport(self) -> str:
+        """``ipc`` or ``tcp``: :attr:`kernel_transport` with ``auto`` decided by the network."""
+        if self.kernel_transport == "auto":
+            return "ipc" if self.uses_host_network else "tcp"
+        return self.kernel_transport
+
+    def get_args(self) -> list[str]:
+        args = super().get_args()
+        if self.lab_kernel_transport == "ipc":
+            # host networking shares loopback: kernel TCP ports would be open to every lab
+            args.append("--KernelManager.transport=ipc")
+        return args
 
     @default("object_name")
     def _object_name_default(self) -> str:
@@ -349,6 +388,8 @@ class LabSpawnerMixin(LabSettingsMixin):
         if self.cifs_shares:
             names = ", ".join(share.name for share in self.parsed_cifs_shares)
             self.report_progress(30, f"Mounting Windows shares: {names}")
+        if network.is_labhub_network(self.network_name):
+            await self.ensure_lab_network()
         self.report_progress(50, "Starting your lab container")
         try:
             ip_port = await super().start()
@@ -389,6 +430,8 @@ class LabSpawnerMixin(LabSettingsMixin):
                     url, raise_error=False, connect_timeout=1, request_timeout=2
                 )
                 if response.code and response.code < 500 and response.code != 599:
+                    if self.uses_host_network:
+                        await self.verify_host_listener(port)
                     return
             except OSError:
                 pass  # not listening yet
@@ -400,6 +443,65 @@ class LabSpawnerMixin(LabSettingsMixin):
             await asyncio.sleep(interval)
             # start fine-grained, then ease off so fifty labs starting at once do not flood the hub
             interval = min(interval * 1.2, 0.5)
+
+    # --- the network ---------------------------------------------------------------
+
+    async def ensure_lab_network(self) -> None:
+        """Create the labs' isolated network if it is missing (an admin may have removed it)."""
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(
+                    None,
+                    network.ensure_lab_network,
+                    self.client,
+                    self.network_name,
+                    self.network_subnet,
+                ),
+                60,
+            )
+        except network.LabNetworkError as err:
+            self.log.error("Network of %s's lab: %s", self.user.name, err)
+            raise LabSpawnError(str(err)) from None
+
+    def prepare_lab_network_at_start(self) -> None:
+        """At hub start, before the hub binds to the gateway: make sure the network exists."""
+        if network.is_labhub_network(self.network_name):
+            network.ensure_lab_network(self.client, self.network_name, self.network_subnet)
+
+    async def lab_container_id(self) -> str | None:
+        """The id of the container running this lab on this engine; the engine class may override."""
+        return self.object_id or None
+
+    async def verify_host_listener(self, port: int) -> None:
+        """Refuse a host-network port that answers but is not held by this lab's own processes.
+
+        On the host network any local program can bind the port the hub picked before the
+        lab does. The check asks the lab's container which ports its processes listen on;
+        nothing is sent to the port itself, so a squatter learns no token.
+        """
+        container = await self.lab_container_id()
+        if not container:
+            self.log.warning(
+                "labhub: cannot check who listens on port %s for %s (the lab runs on another node)",
+                port,
+                self.user.name,
+            )
+            return
+        execution = await self.docker(
+            "exec_create",
+            container,
+            network.listener_command(),
+            user=f"{self.lab_uid}:{self.lab_gid}",
+        )
+        output = await self.docker("exec_start", execution["Id"])
+        ports = network.parse_listener_report(output.decode("utf-8", "replace"))
+        if port not in ports:
+            message = network.squatter_message(port)
+            self.log.error(
+                "Spawn of %s refused: %s (lab listens on %s)", self.user.name, message, ports
+            )
+            await self._discard_failed_start()
+            raise LabSpawnError(message)
 
     async def _report_early_exit(self, state: Any) -> None:
         """Log why a lab stopped while starting (exit code, last output, secrets hidden), then fail."""
@@ -514,16 +616,20 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     async def lab_mount_specs(self) -> list[dict[str, Any]]:
         """Every mount of this user's lab, as Engine API Mount dicts."""
-        cifs = [
-            mounts.cifs_mount(
-                share,
-                username=self.user.name,
-                uid=self.lab_uid,
-                gid=self.lab_gid,
-                credentials=await self.cifs_credentials(share),
-            )
-            for share in self.parsed_cifs_shares
-        ]
+        try:
+            cifs = [
+                mounts.cifs_mount(
+                    share,
+                    username=self.user.name,
+                    uid=self.lab_uid,
+                    gid=self.lab_gid,
+                    credentials=await self.cifs_credentials(share),
+                )
+                for share in self.parsed_cifs_shares
+            ]
+        except mounts.MountConfigError as err:
+            # a password or name no mount option can carry: the user reads why, nothing starts
+            raise LabSpawnError(str(err)) from None
         return mounts.lab_mounts(self.lab_layout(), self.user.name, cifs=cifs)
 
     def cifs_volume_names(self) -> list[str]:

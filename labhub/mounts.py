@@ -207,10 +207,51 @@ def parse_credentials_file(text: str) -> CifsCredentials:
     return CifsCredentials(values["username"], values["password"], values.get("domain", ""))
 
 
+#: Words Docker's ``local`` volume driver takes out of ``o`` as mount(2) flags before the
+#: kernel sees the rest (moby's ``mount.parseOptions`` splits ``o`` at every comma), and
+#: ``addr=``, which it rewrites. After a comma inside a password they would change the mount.
+ENGINE_MOUNT_WORDS = frozenset(
+    {
+        "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async",
+        "dirsync", "remount", "mand", "nomand", "atime", "noatime", "diratime", "nodiratime",
+        "bind", "rbind", "unbindable", "runbindable", "private", "rprivate", "shared",
+        "rshared", "slave", "rslave", "relatime", "norelatime", "strictatime",
+        "nostrictatime",
+    }
+)  # fmt: skip
+
+
 def _cifs_option_value(value: str, what: str) -> str:
+    """A user name, domain or option value: the kernel has no escape for a comma in these."""
     if any(ch in value for ch in "\0\n\r"):
         raise MountConfigError(f"The CIFS {what} contains a control character and cannot be used.")
-    # The kernel's option parser reads a doubled comma as one literal comma.
+    if "," in value:
+        raise MountConfigError(
+            f"The CIFS {what} contains a comma, which a mount option cannot carry; change it."
+        )
+    return value
+
+
+def _cifs_password(value: str, share: str) -> str:
+    """The password as the kernel's ``password=`` reads it: each comma doubled.
+
+    The kernel's CIFS option parser reads ``,,`` inside ``password=`` as one literal
+    comma, but Docker's local driver splits ``o`` at every comma first and keeps a piece
+    that is a mount flag (``ro``, ``bind``...) or ``addr=`` for itself; such a password
+    cannot be passed through a volume and is refused.
+    """
+    if any(ch in value for ch in "\0\n\r"):
+        raise MountConfigError(
+            f"Your password for Windows share {share!r} contains a control character, which "
+            "a mount option cannot carry; change the password or ask the lab admin."
+        )
+    pieces = value.split(",")[1:]
+    if any(p in ENGINE_MOUNT_WORDS or p.startswith("addr=") for p in pieces):
+        raise MountConfigError(
+            f"Your password for Windows share {share!r} has a comma followed by a word Docker "
+            "reads as a mount option (such as ',ro' or ',bind'), so it cannot be passed safely; "
+            "change the password or ask the lab admin for a credentials-file share."
+        )
     return value.replace(",", ",,")
 
 
@@ -228,7 +269,7 @@ def cifs_driver_options(
         opts["guest"] = ""
     else:
         opts["username"] = _cifs_option_value(credentials.username, "user name")
-        opts["password"] = _cifs_option_value(credentials.password, "password")
+        opts["password"] = _cifs_password(credentials.password, share.name)
         if credentials.domain:
             opts["domain"] = _cifs_option_value(credentials.domain, "domain")
     opts.update(

@@ -26,7 +26,9 @@ DEFAULT_SPAWNER = "docker"
 #: the spawner_class configure() writes for each ``spawner``, and the entry-point alias of each
 SPAWNER_CLASSES = {"docker": "labhub.LabDockerSpawner", "swarm": "labhub.LabSwarmSpawner"}
 SPAWNER_ALIASES = {"lab-docker": "docker", "lab-swarm": "swarm"}
-DEFAULT_NETWORK = "host"
+#: the labs' own isolated bridge network (labhub.network), and its subnet: the hub listens on its gateway
+DEFAULT_NETWORK = "labhub-labs"
+DEFAULT_NETWORK_SUBNET = "10.213.0.0/20"
 DEFAULT_IP = "127.0.0.1"
 HTTPS_PORT = 8443
 HTTP_PORT = 8000
@@ -115,8 +117,15 @@ OPTIONS: tuple[Option, ...] = (
         "network",
         str,
         DEFAULT_NETWORK,
-        "Docker network of the labs: host, bridge or a named network",
+        "Docker network of the labs: a name (labhub makes it, labs isolated from each other) or host",
         (f"{_SPAWNER}.network_name", f"{_HUB}.hub_ip", f"{_HUB}.hub_connect_ip"),
+    ),
+    Option(
+        "network_subnet",
+        str,
+        DEFAULT_NETWORK_SUBNET,
+        "private subnet of the labs' network; the hub listens on its first address",
+        (f"{_SPAWNER}.network_subnet", f"{_HUB}.hub_ip", f"{_HUB}.hub_connect_ip"),
     ),
     Option(
         "hub_connect_ip",

@@ -38,4 +38,15 @@ def check_spawner_config(app: Any) -> Any:
         spawner.check_lab_config()
     except (ValueError, TypeError, TraitError) as err:
         refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")
+    from .network import LabNetworkError
+
+    try:
+        # the hub binds to the labs' network gateway: the network must exist before it listens
+        spawner.prepare_lab_network_at_start()
+    except LabNetworkError as err:
+        refuse_to_start(app.log, str(err))
+    except Exception as err:  # docker-py raises several kinds when no engine answers
+        refuse_to_start(
+            app.log, f"The labs' Docker network cannot be checked ({err}); is Docker running?"
+        )
     return spawner

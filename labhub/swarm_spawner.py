@@ -81,6 +81,18 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
         node = await self.docker("inspect_node", task["NodeID"])
         return node["Status"]["Addr"]
 
+    async def lab_container_id(self) -> str | None:
+        # the task's container, when it runs on the engine the hub talks to
+        task = await self.get_task() or {}
+        container = task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID")
+        if not container:
+            return None
+        try:
+            await self.docker("inspect_container", container)
+        except NotFound:
+            return None
+        return container
+
     # --- the service -------------------------------------------------------------------
 
     def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:

@@ -35,7 +35,9 @@ def test_what_it_wires(base):
     assert c.JupyterHub.authenticator_class == "labhub.LabAuthenticator"
     assert c.JupyterHub.cleanup_servers is False
     assert c.JupyterHub.shutdown_on_logout is True
-    assert c.JupyterHub.hub_ip == "127.0.0.1"
+    # the hub listens on the labs' own network's gateway, never on 0.0.0.0
+    assert c.JupyterHub.hub_ip == c.JupyterHub.hub_connect_ip == "10.213.0.1"
+    assert c.LabDockerSpawner.network_name == "labhub-labs"
     assert c.LabDockerSpawner.lab_root == base["lab_root"]
     assert c.LabDockerSpawner.mem_limit == "2G"
     assert c.Authenticator.admin_users == {"ann"}
@@ -224,7 +226,7 @@ def test_derived_values_fill_in(base, tmp_path):
     # hub_ip follows an explicit network; an earlier hub_connect_ip stays when the network is a default
     c = Config()
     configure(c, **base, network="bridge")
-    assert (c.JupyterHub.hub_ip, c.JupyterHub.hub_connect_ip) == ("0.0.0.0", "172.17.0.1")
+    assert (c.JupyterHub.hub_ip, c.JupyterHub.hub_connect_ip) == ("172.17.0.1", "172.17.0.1")
     c = Config()
     c.JupyterHub.hub_ip = "10.0.0.2"
     configure(c, **base)

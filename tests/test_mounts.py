@@ -195,3 +195,86 @@ def test_credentials_file():
     assert (creds.username, creds.password, creds.domain) == ("svc", " a=b ", "CORP")
     with pytest.raises(MountConfigError):
         parse_credentials_file("username=svc\n")
+
+
+# --- finding 7 of the security review: a comma in a CIFS password -------------------------
+
+#: passwords the volume carries exactly (commas doubled, as the kernel's password= reads them)
+CARRIED_PASSWORDS = ["p,ss", "a,,b", "x,uid=0", "ro", "tail,", ",lead", "x,RO", "x,robin"]
+#: passwords whose comma is followed by a word Docker's local driver takes for itself
+REFUSED_PASSWORDS = ["x,ro", "x,bind", ",ro", "a,,rbind", "x,nosuid", "x,addr=10.0.0.9"]
+
+
+def kernel_password(data: str) -> str:
+    """``password=`` as the kernel's CIFS option parser reads it: ``,,`` is one literal comma."""
+    start = data.index("password=") + len("password=")
+    out, i = [], start
+    while i < len(data):
+        if data[i] == ",":
+            if data[i + 1 : i + 2] == ",":
+                out.append(",")
+                i += 2
+                continue
+            break
+        out.append(data[i])
+        i += 1
+    return "".join(out)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("password", REFUSED_PASSWORDS)
+def test_a_password_the_engine_would_split_is_refused_in_one_sentence(password):
+    share = parse_cifs_share(SHARE)
+    with pytest.raises(MountConfigError) as refused:
+        cifs_mount(share, username="bob", uid=1, gid=1, credentials=CifsCredentials("u", password))
+    message = str(refused.value)
+    examples = message.replace("',ro'", "").replace("',bind'", "")
+    assert "'finance'" in message and message.count(". ") == 0 and password not in examples
+
+
+@pytest.mark.parametrize(
+    "creds", [CifsCredentials("svc,ro", "pw"), CifsCredentials("u", "pw", "CORP,bind")]
+)
+def test_a_comma_in_a_user_name_or_domain_is_refused(creds):
+    with pytest.raises(MountConfigError, match="comma"):
+        cifs_mount(parse_cifs_share(SHARE), username="bob", uid=1, gid=1, credentials=creds)
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("password", CARRIED_PASSWORDS + REFUSED_PASSWORDS)
+def test_the_engine_mounts_with_exactly_the_password_given(
+    password, docker_client, lab_image, lab_prefix
+):
+    """The real engine's mount call, read from its error (this kernel has no CIFS): no flag
+    taken out of the password, and the kernel's rule gives the password back unchanged."""
+    import docker
+
+    share = parse_cifs_share(SHARE)
+    try:
+        mount = cifs_mount(
+            share, username="bob", uid=2100, gid=2100, credentials=CifsCredentials("u", password)
+        )
+    except MountConfigError:
+        assert password in REFUSED_PASSWORDS
+        return
+    options = mount["VolumeOptions"]["DriverConfig"]["Options"]
+    name = f"{lab_prefix}-cifs"
+    volume = docker_client.volumes.create(
+        name, driver="local", driver_opts=options, labels={"org.labhub.managed": "true"}
+    )
+    assert volume.attrs["Options"] == options
+    with pytest.raises(docker.errors.APIError) as failed:
+        # the engine mounts the volume while it creates the container
+        docker_client.containers.create(
+            lab_image,
+            ["true"],
+            name=f"{lab_prefix}-mount",
+            network_mode="none",
+            mounts=[docker.types.Mount("/mnt", name, type="volume")],
+        ).start()
+    error = str(failed.value.explanation)
+    assert "no such device" in error  # the kernel was asked, and has no CIFS
+    assert ", flags: " not in error, error  # nothing in o became a mount flag
+    data = error.split(", data: ", 1)[1].rsplit(": no such device", 1)[0]
+    assert data == options["o"]
+    assert kernel_password(data) == password

@@ -57,3 +57,28 @@ def test_stable_across_calls():
 def test_too_short_limit_is_refused():
     with pytest.raises(ValueError, match="max_length"):
         user_folder_name("alice", max_length=8)
+
+
+# --- finding 4 of the security review: object names that collided ---------------------
+
+
+@pytest.mark.security
+def test_a_named_server_cannot_take_another_users_lab_name():
+    from labhub.names import lab_object_name
+
+    victim = lab_object_name("labhub", "josé")
+    # the old rule was {prefix}-{folder}-{servername}: "jose" + the digest in josé's folder name
+    digest = user_folder_name("josé").split("--", 1)[1]
+    for servername in (digest, "-" + digest, user_folder_name("josé")):
+        assert lab_object_name("labhub", "jose", servername) != victim
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("user", ["x", "a-b", "Zoë", "x" * 60])
+def test_a_folder_helper_is_never_named_like_a_lab(user):
+    from labhub.names import folder_helper_name, lab_object_name
+
+    helper = folder_helper_name(lab_object_name("labhub", user))
+    labs = {lab_object_name("labhub", user + suffix) for suffix in ("", "-folder", "_folder")}
+    labs.add(lab_object_name("labhub", "folder-" + user))
+    assert helper not in labs

@@ -210,9 +210,28 @@ class LabAuthenticator(LDAPAuthenticator):
                 f"Dummy mode refuses to serve {bind_url} beyond this machine; bind the hub to "
                 "127.0.0.1, or set LabAuthenticator.dummy_allow_non_loopback = True if you really mean it.",
             )
+        self._check_dummy_hub_listener(app)
         where = "loopback only" if is_loopback_bind(bind_url) else f"{bind_url} (NOT loopback)"
         self.log.warning(
             "labhub: authentication mode dummy (shared password, %s); not for production", where
+        )
+
+    def _check_dummy_hub_listener(self, app: Any) -> None:
+        """The hub's own port serves the login form too: loopback or the labs' own gateway only."""
+        if app is None or self.dummy_allow_non_loopback:
+            return
+        from ..network import lab_network_gateway
+
+        hub = getattr(app, "hub", None)
+        hub_bind = getattr(hub, "bind_url", "") or f"http://{getattr(app, 'hub_ip', '')}:8081/"
+        host = urlparse(hub_bind).hostname or ""
+        if is_loopback_bind(hub_bind) or (host and host == lab_network_gateway(app)):
+            return
+        refuse_to_start(
+            self.log,
+            f"Dummy mode refuses a hub listening on {hub_bind} (JupyterHub.hub_ip), which other "
+            "machines can reach; set hub_ip to 127.0.0.1 or to the labs' network gateway, or set "
+            "LabAuthenticator.dummy_allow_non_loopback = True if you really mean it.",
         )
 
     def _check_ldap(self) -> None:
