@@ -204,6 +204,7 @@ class LabSpawnerMixin(LabSettingsMixin):
         env.update(self.lab_run_as()["environment"])
         # remote kernels run as the hub user's name; the folder name is only for paths
         env.update(self.lab_gateway_environment(self.user.name))
+        env.update(self.lab_package_environment())
         return env
 
     # --- spawn progress -----------------------------------------------------
@@ -344,6 +345,7 @@ class LabSpawnerMixin(LabSettingsMixin):
         if folder_task.uses_task(self.folder_creation, self.lab_uid):
             try:
                 await self.run_folder_helper(self.folder_job())
+                await self.prepare_package_folder()
             except folder_task.FolderHelperError as err:
                 self.log.error("Folder helper for %s failed: %s", self.user.name, err)
                 raise LabSpawnError(str(err)) from None
@@ -358,7 +360,7 @@ class LabSpawnerMixin(LabSettingsMixin):
                 self.lab_uid,
                 self.lab_gid,
             )
-            return await loop.run_in_executor(
+            new = await loop.run_in_executor(
                 None,
                 folders.ensure_personal_folder,
                 self.personal_folder,
@@ -366,6 +368,8 @@ class LabSpawnerMixin(LabSettingsMixin):
                 self.lab_gid,
                 self.demo_notebooks_dir or None,
             )
+            await self.prepare_package_folder()
+            return new
         except folders.LabFolderError as err:
             self.log.error("Lab folder for %s not ready: %s", self.user.name, err)
             raise LabSpawnError(str(err)) from None
@@ -630,7 +634,9 @@ class LabSpawnerMixin(LabSettingsMixin):
         except mounts.MountConfigError as err:
             # a password or name no mount option can carry: the user reads why, nothing starts
             raise LabSpawnError(str(err)) from None
-        return mounts.lab_mounts(self.lab_layout(), self.user.name, cifs=cifs)
+        return mounts.lab_mounts(
+            self.lab_layout(), self.user.name, cifs=cifs + self.lab_package_mounts()
+        )
 
     def cifs_volume_names(self) -> list[str]:
         return [mounts.cifs_volume_name(share, self.user.name) for share in self.parsed_cifs_shares]

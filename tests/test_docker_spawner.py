@@ -148,6 +148,7 @@ c.LabDockerSpawner.allowed_images = {{"default": {lab_image!r}}}
     assert sources == {
         str(lab_root / "personal_notebooks" / "gina"),
         str(lab_root / "shared_notebooks"),
+        str(lab_root / "packages" / "gina"),
     }
     code, out = container.exec_run(
         ["sh", "-c", "grep NoNewPrivs /proc/self/status"], user="2100:2100"
@@ -241,6 +242,7 @@ def test_user_token_cannot_pick_images_or_widen(picky_hub, docker_client, lab_pr
     assert sources == {
         str(lab_root / "personal_notebooks" / "wes"),
         str(lab_root / "shared_notebooks"),
+        str(lab_root / "packages" / "wes"),
     }
     code, out = container.exec_run(["id", "-u"])
     assert out.strip() == b"2100"

@@ -164,7 +164,11 @@ async def test_spawners_describe_the_same_lab(cls, tmp_path):
     lab = await spawner.describe_lab()
     assert lab.name == "labhub-alice"
     assert lab.user == "2100:2100"
-    assert [m["Target"] for m in lab.mounts] == ["/home/jovyan/work", "/home/jovyan/shared"]
+    assert [m["Target"] for m in lab.mounts] == [
+        "/home/jovyan/work",
+        "/home/jovyan/shared",
+        "/opt/labhub/packages",
+    ]
     assert lab.mounts[0]["Source"] == str(tmp_path / "personal_notebooks" / "alice")
     assert lab.environment["JUPYTERHUB_USER"] == "alice"
     assert lab.uses_host_network and not lab.publish_port

@@ -141,8 +141,9 @@ def test_no_two_users_share_a_folder(hostile_hub):
             by_folder.setdefault(outcome["folder"], set()).add(outcome["user"])
     assert all(len(users) == 1 for users in by_folder.values()), by_folder
     assert set(by_folder) <= {p.name for p in personal_root.iterdir()}
-    # nothing else appeared under lab_root: only the two lab folders
+    # nothing else appeared under lab_root: only the lab folders
     assert sorted(p.name for p in hub.lab_root.iterdir()) == [
+        "packages",
         "personal_notebooks",
         "shared_notebooks",
     ]
