@@ -160,9 +160,12 @@ def outside_state(lab: Lab) -> dict:
             )
     st = os.lstat(lab.lab_root)
     state["lab_root"] = (stat.S_IFMT(st.st_mode), st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+    # the per-user package folder's root is labhub's own, made at the first spawn
     state["lab_root entries"] = sorted(
-        n for n in os.listdir(lab.lab_root) if not n.startswith(".pn-")
+        n for n in os.listdir(lab.lab_root) if not n.startswith(".pn-") and n != "packages"
     )
+    packages = lab.lab_root / "packages"
+    assert not packages.is_symlink() and (packages.is_dir() or not packages.exists())
     return state
 
 
