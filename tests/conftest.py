@@ -6,6 +6,7 @@ that need it are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -61,10 +62,13 @@ def lab_prefix(docker_client):
     prefix = "labt" + secrets.token_hex(3)
     yield prefix
     for container in docker_client.containers.list(all=True, filters={"name": prefix}):
-        container.remove(force=True)
+        # a Swarm task's container may go on its own between the listing and the removal
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
     for volume in docker_client.volumes.list(filters={"label": "org.labhub.managed"}):
         if prefix in volume.name:
-            volume.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
 
 
 @pytest.fixture
