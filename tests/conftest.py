@@ -92,6 +92,18 @@ def hub_factory(tmp_path):
         hub.stop()
 
 
+@pytest.fixture(scope="module")
+def swarm(docker_engine):
+    """A one-node swarm on loopback for this module; left again only if this fixture made it."""
+    from .support.swarm import ensure_swarm, leave_swarm, swarm_state
+
+    made_here = ensure_swarm()
+    assert swarm_state() == "active"
+    yield
+    if made_here:
+        leave_swarm()
+
+
 @pytest.fixture(scope="session")
 def slapd(tmp_path_factory):
     """A private slapd on loopback with the test directory (tests/support/slapd.py)."""

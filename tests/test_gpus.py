@@ -210,11 +210,7 @@ def test_gpu_lab_without_nvidia_runtime_fails_in_one_sentence(
 
 @pytest.mark.docker
 @pytest.mark.swarm
-def test_swarm_stores_the_generic_resource_reservation(docker_client, lab_image, lab_prefix):
-    from .support.swarm import swarm_state
-
-    if swarm_state() != "active":
-        pytest.skip("no swarm on this engine (tests/test_swarm.py makes one)")
+def test_swarm_stores_the_generic_resource_reservation(swarm, docker_client, lab_image, lab_prefix):
     spec = service_spec(gpu_lab(name=f"{lab_prefix}-gpu", image=lab_image, gpu_count=1))
     service = docker_client.api.create_service(**spec)
     try:

@@ -361,16 +361,6 @@ c.LabDockerSpawner.profile_list = {[{k: v for k, v in p.items() if v is not None
 # --- the same profiles on a one-node swarm -------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def swarm(docker_engine):
-    from .support.swarm import ensure_swarm, leave_swarm
-
-    made_here = ensure_swarm()
-    yield
-    if made_here:
-        leave_swarm()
-
-
 @pytest.mark.docker
 @pytest.mark.swarm
 def test_profile_reaches_the_swarm_service(

@@ -13,18 +13,8 @@ from .conftest import lab_spawner_config
 from .support.contents import get_file, put_file
 from .support.hub import UserRejected
 from .support.names import HOSTILE_USERNAMES
-from .support.swarm import ensure_swarm, leave_swarm, swarm_state
 
 pytestmark = [pytest.mark.docker, pytest.mark.swarm]
-
-
-@pytest.fixture(scope="module")
-def swarm(docker_engine):
-    made_here = ensure_swarm()
-    assert swarm_state() == "active"
-    yield
-    if made_here:
-        leave_swarm()
 
 
 def swarm_config(image, lab_root, prefix, extra=""):
