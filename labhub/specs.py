@@ -67,6 +67,16 @@ def allowed_capabilities(caps: list[str] | None) -> list[str]:
     return [c for c in caps or [] if c.upper().removeprefix("CAP_") not in FORBIDDEN_CAPS]
 
 
+def _with_allowed_capabilities(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with ``cap_add`` narrowed to the allowed capabilities, or dropped if none remain."""
+    caps = allowed_capabilities(spec.get("cap_add"))
+    if caps:
+        spec["cap_add"] = caps
+    else:
+        spec.pop("cap_add", None)
+    return spec
+
+
 def harden_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     """Return ``host_config`` with privileged mode off, no-new-privileges on, no escape capabilities.
 
@@ -89,12 +99,7 @@ def harden_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     hardened.pop("devices", None)
     hardened.pop("binds", None)
     hardened.pop("volumes_from", None)
-    caps = allowed_capabilities(hardened.get("cap_add"))
-    if caps:
-        hardened["cap_add"] = caps
-    else:
-        hardened.pop("cap_add", None)
-    return hardened
+    return _with_allowed_capabilities(hardened)
 
 
 def harden_service_container(container_spec: dict[str, Any]) -> dict[str, Any]:
@@ -103,10 +108,4 @@ def harden_service_container(container_spec: dict[str, Any]) -> dict[str, Any]:
     Swarm's API (1.41) has no privileged mode, no host namespaces and no devices in a
     service, so capabilities are what an override could widen.
     """
-    hardened = dict(container_spec)
-    caps = allowed_capabilities(hardened.get("cap_add"))
-    if caps:
-        hardened["cap_add"] = caps
-    else:
-        hardened.pop("cap_add", None)
-    return hardened
+    return _with_allowed_capabilities(dict(container_spec))
