@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from benchmarks.progress import say
 from tests.support.hub import HubProcess
 from tests.support.slapd import DATASCI, PEOPLE, SilentServer, start_slapd
 
@@ -142,15 +143,27 @@ def run_login_benchmarks(workdir: Path, quick: bool = False) -> dict:
             )
             hub.start()
             try:
-                results["logins"][kind] = {
-                    "sequential": measure(hub, 20 if quick else 200, 1),
-                    "20 concurrent": measure(hub, 40 if quick else 400, 20),
-                }
+                results["logins"][kind] = {}
+                for mode, total, concurrency in (
+                    ("sequential", 20 if quick else 200, 1),
+                    ("20 concurrent", 40 if quick else 400, 20),
+                ):
+                    r = results["logins"][kind][mode] = measure(hub, total, concurrency)
+                    say(
+                        "ldap",
+                        f"{kind} {mode}: {r['logins']} logins, {r['per_second']:.1f}/s, "
+                        f"p50 {r['p50_ms']:.0f} ms, {r['failed']} failed",
+                    )
             finally:
                 hub.stop()
         for kind in AUTHENTICATORS:
-            results["stalled"][kind] = stalled(
+            r = results["stalled"][kind] = stalled(
                 kind, workdir, str(slapd.ca_file), 5 if quick else 15
+            )
+            say(
+                "ldap",
+                f"{kind} with a stalled directory: {r['requests']} /hub/api requests, "
+                f"p99 {r['p99_ms']:.0f} ms, {r['timed_out']} timed out",
             )
     finally:
         slapd.stop()

@@ -1,11 +1,15 @@
-"""Run labhub's benchmarks: spawn floor, single spawns, bursts, LDAP logins, stalled directory.
+"""Run labhub's benchmarks: spawn floors, single spawns, bursts, the warm pool, LDAP logins.
 
-    python3 benchmarks/run.py            # everything, about 10-15 minutes on 2 cores
-    python3 benchmarks/run.py --quick    # fewer runs, a smoke test of the script
+    python3 benchmarks/run.py                      # everything, about 15-20 minutes on 2 cores
+    python3 benchmarks/run.py --quick              # 3 runs, burst of 5, pool of 5: a smoke test
+    python3 benchmarks/run.py --quick --only spawn # the spawn part of the smoke test
+    python3 benchmarks/run.py --publish            # also write benchmarks/results.json and .png
 
-Prints a table, writes benchmarks/out/results.json, results.md and benchmarks.png.
-Needs root, a Docker engine (started if missing), the offline image (built if missing),
-configurable-http-proxy and slapd, like the test suite.
+Prints one progress line per measured run or phase on stderr while it runs, then
+the tables and the goals of issue 16 on stdout; writes benchmarks/out/results.json,
+results.md and benchmarks.png. Needs root, a Docker engine (started if missing),
+labhub's image (built if missing; the plain Jupyter image is built FROM it, once),
+configurable-http-proxy and slapd like the test suite, and matplotlib for the plot.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -22,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.progress import say  # noqa: E402
 from benchmarks.report import plot, table  # noqa: E402
 from labhub.engine import ensure_engine  # noqa: E402
 from labhub.image import DEFAULT_IMAGE, build_offline_image  # noqa: E402
@@ -52,10 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="3 spawns, bursts of 5, few logins")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 runs, burst of 5, pool of 5, few logins"
+    )
     parser.add_argument("--only", choices=["spawn", "ldap"], help="run one group only")
+    parser.add_argument("--runs", type=int, help="single spawns per row (default 10, quick 3)")
+    parser.add_argument("--burst", type=int, help="users in a burst (default 50, quick 5)")
+    parser.add_argument("--pool", type=int, help="warm pool size (default: the burst's size)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"), help="output folder")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also write benchmarks/results.json and results.png (a full run only)",
+    )
     args = parser.parse_args(argv)
+    if args.publish and (args.quick or args.only or args.runs or args.burst or args.pool):
+        parser.error(
+            "--publish is for a full run: leave out --quick, --only, --runs, --burst, --pool"
+        )
+    runs = args.runs or (3 if args.quick else 10)
+    burst_n = args.burst or (5 if args.quick else 50)
+    pool_size = args.pool or burst_n
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     engine = ensure_engine()
@@ -65,16 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="labhub-bench-") as tmp:
             work = Path(tmp)
             if args.only in (None, "spawn"):
+                from benchmarks.images import ensure_plain_image
                 from benchmarks.spawn import run_spawn_benchmarks
 
-                image = build_offline_image(DEFAULT_IMAGE, workdir="/var/tmp")
+                say("image", f"labhub image {DEFAULT_IMAGE} (built if missing)")
+                lean = build_offline_image(DEFAULT_IMAGE, workdir="/var/tmp")
+                plain = ensure_plain_image(lean)
                 results.update(
-                    run_spawn_benchmarks(
-                        image,
-                        work / "spawn",
-                        runs=3 if args.quick else 10,
-                        bursts=[5] if args.quick else [10, 25, 50],
-                    )
+                    run_spawn_benchmarks(lean, plain, work / "spawn", runs, burst_n, pool_size)
                 )
             if args.only in (None, "ldap"):
                 from benchmarks.logins import run_login_benchmarks
@@ -88,9 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total: {results['seconds']} s")
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(text + "\n")
-    plot(results, out / "benchmarks.png")
-    print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'benchmarks.png'}")
-    return 0
+    written = [out / "results.json", out / "results.md"]
+    try:
+        plot(results, out / "benchmarks.png")
+        written.append(out / "benchmarks.png")
+    except ImportError:
+        say("plot", "matplotlib is not installed, so no plot: pip install matplotlib")
+    if args.publish:
+        shutil.copyfile(out / "results.json", ROOT / "benchmarks" / "results.json")
+        written.append(ROOT / "benchmarks" / "results.json")
+        if (out / "benchmarks.png").exists():
+            shutil.copyfile(out / "benchmarks.png", ROOT / "benchmarks" / "results.png")
+            written.append(ROOT / "benchmarks" / "results.png")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 1 if results.get("warm_error") else 0
 
 
 if __name__ == "__main__":
