@@ -13,29 +13,63 @@ from . import folder_task
 from .lab import LABEL_LAB, Lab, Overrides, container_spec
 from .lab_spawner import EXIT_OUTPUT_LINES, LOOPBACK, LabSpawnerMixin, mount_failure_message
 from .mounts import LABEL_USER, redacted
+from .pool_spawner import LabWarmPoolMixin
 from .profile_spawner import LabProfileMixin
 
 __all__ = ["LABEL_LAB", "LOOPBACK", "LabDockerSpawner", "mount_failure_message"]
 
 
-class LabDockerSpawner(LabProfileMixin, LabSpawnerMixin, DockerSpawner):
+class LabDockerSpawner(LabWarmPoolMixin, LabProfileMixin, LabSpawnerMixin, DockerSpawner):
     """A DockerSpawner that gives each user a throwaway container with their notebooks kept on the host.
 
     Personal and shared folders are created on the host with the lab owner
     before the container starts; the container is the Docker translation of
-    :class:`labhub.lab.Lab`; host networking picks a free loopback port.
+    :class:`labhub.lab.Lab`, or a warm pool container made into it;
+    host networking picks a free loopback port.
     """
 
     def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
         return container_spec(lab, overrides)
 
     async def create_lab_object(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        claimed = await self.claim_warm_lab(lab, overrides)
+        if claimed is not None:
+            return claimed
+        return await self.create_container(lab, overrides)
+
+    async def create_container(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        """Create ``lab``'s container the normal way."""
         spec = self.translate_lab(lab, overrides)
         self.log.debug(
             "Creating %s with mounts %s", lab.name, redacted(spec["host_config"]["mounts"])
         )
         spec["host_config"] = self.client.create_host_config(**spec["host_config"])
         return await self.docker("create_container", **spec)
+
+    async def start_object(self) -> None:
+        if self._warm_claim is None:
+            await super().start_object()
+            return
+        _, _, lab, overrides = self._warm_claim
+        if not await self.hand_over_warm_lab():
+            # the pool could not serve this user: the same lab, started the normal way
+            self.object_id = (await self.create_container(lab, overrides))["Id"]
+            await super().start_object()
+
+    async def remove_object(self) -> None:
+        slot = self.warm_slot or await self.warm_slot_of(self.object_id or self.object_name)
+        await super().remove_object()
+        await self.release_warm_slot(slot)
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.warm_slot:
+            state["warm_slot"] = self.warm_slot
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.warm_slot = state.get("warm_slot", "")
 
     async def lab_exit_report(self) -> tuple[int | None, bool, str]:
         info = await self.docker("inspect_container", self.object_id)
@@ -46,6 +80,7 @@ class LabDockerSpawner(LabProfileMixin, LabSpawnerMixin, DockerSpawner):
     async def remove_lab_object(self) -> None:
         with contextlib.suppress(NotFound):
             await self.docker("remove_container", self.object_id, force=True, v=True)
+        await self.release_warm_slot()
 
     async def run_folder_helper(self, job: folder_task.FolderJob) -> None:
         """Create the folder with a one-shot root container of the lab image."""

@@ -239,17 +239,37 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     async def describe_lab(self) -> Lab:
         """This user's lab as plain data: computed once per spawn, translated by the engine class."""
+        return self.lab_from_settings(
+            command=list(await self.get_command()),
+            environment=self.get_env(),
+            mounts=await self.lab_mount_specs() + [dict(m) for m in self.mount_binds],
+            labels={LABEL_LAB: "true", LABEL_USER: self.lab_folder_name},
+        )
+
+    def lab_from_settings(
+        self,
+        *,
+        command: list[str],
+        environment: dict[str, str],
+        mounts: list[dict[str, Any]],
+        labels: dict[str, str],
+    ) -> Lab:
+        """A lab with everything but its command, environment, mounts and labels from the settings.
+
+        The one place settings become a :class:`Lab`: a user's lab and the warm pool's
+        template both come from here, so they cannot drift apart.
+        """
         identity = self.lab_run_as()
         constraints, preferences = self.lab_placement()
         return Lab(
             name=self.object_name,
             image=self.image,
-            command=list(await self.get_command()),
-            environment=self.get_env(),
+            command=command,
+            environment=environment,
             user=identity["user"],
             workdir=self.home_dir,
-            mounts=await self.lab_mount_specs() + [dict(m) for m in self.mount_binds],
-            labels={LABEL_LAB: "true", LABEL_USER: self.lab_folder_name},
+            mounts=mounts,
+            labels=labels,
             network=self.network_name,
             port=self.port,
             publish_port=not (self.use_internal_ip or self.uses_host_network),

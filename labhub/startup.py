@@ -49,4 +49,13 @@ def check_spawner_config(app: Any) -> Any:
         refuse_to_start(
             app.log, f"The labs' Docker network cannot be checked ({err}); is Docker running?"
         )
+    start_warm_pool = getattr(spawner, "start_warm_pool", None)
+    if start_warm_pool is not None:
+        from .pool_mounts import PoolMountError
+
+        try:
+            # filled before the first login, not at it
+            start_warm_pool()
+        except PoolMountError as err:
+            refuse_to_start(app.log, str(err))
     return spawner

@@ -1,0 +1,296 @@
+"""The warm pool at run time: keep N pool containers started, hand each out once, refill.
+
+One :class:`WarmPool` per hub process holds the names of free, ready pool
+containers. Filling runs in the background with at most ``concurrency`` starts at
+a time, and pool containers wait at a low CPU weight, so refilling after a
+burst of logins does not starve the labs already running. A container leaves the
+pool by being renamed to a user's lab name; Docker renames a name once, so two
+spawns can never take the same one. At hub start, free pool containers of the
+same configuration are adopted and every other one is removed; slot folders with
+no container are released.
+
+What a pool container is and how it becomes a lab: :mod:`labhub.pool`; the host
+mounts: :mod:`labhub.pool_mounts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from docker.errors import APIError, NotFound
+
+from . import pool, pool_mounts
+from .lab import Lab, Overrides
+
+#: CPU weight of a pool container until someone takes it (Docker's default is 1024).
+WAITING_CPU_SHARES = 64
+#: How often free containers are checked for life.
+HEALTH_INTERVAL = 20.0
+#: The longest wait after repeated failures to start a pool container.
+MAX_BACKOFF = 60.0
+
+DockerCall = Callable[..., Awaitable[Any]]
+
+
+class WarmPool:
+    """Free pool containers of one lab template, kept at ``size``."""
+
+    def __init__(
+        self,
+        *,
+        size: int,
+        concurrency: int,
+        prefix: str,
+        pool_dir: str,
+        template: Lab,
+        overrides: Overrides,
+        slot_targets: list[str],
+        docker: DockerCall,
+        create_host_config: Callable[..., Any],
+        log: logging.Logger | logging.LoggerAdapter,
+        ready_timeout: float = 120.0,
+    ) -> None:
+        self.size = size
+        self.concurrency = max(1, concurrency)
+        self.prefix = prefix
+        self.pool_dir = pool_dir
+        self.stand_in = template
+        self.overrides = overrides
+        self.slot_targets = list(slot_targets)
+        # the template as pool containers have it, with a placeholder slot: what fit() compares
+        self.template = pool.template_lab(template, self.slot_targets, pool_dir, "0")
+        self.docker = docker
+        self.create_host_config = create_host_config
+        self.log = log
+        self.ready_timeout = ready_timeout
+        _, self.key = pool.pool_spec(self.template, overrides)
+        self.free: dict[str, str] = {}  # container name -> slot, oldest first
+        self.starting = 0
+        self.failures = 0
+        self.disabled = ""
+        self._wake = asyncio.Event()
+        self._task: asyncio.Future | None = None
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._announced_full = False
+
+    # --- what spawners use ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Adopt what a previous hub left, then keep the pool full in the background."""
+        if self._task is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # not yet: the first spawn starts it
+            self._task = asyncio.ensure_future(self._run())
+
+    def fit(self, lab: Lab, overrides: Overrides) -> list[pool.SlotBind]:
+        """The binds that make a pool container into ``lab``; :class:`pool.PoolMismatch` if none can."""
+        if self.disabled:
+            raise pool.PoolMismatch(self.disabled)
+        return pool.fit(lab, overrides, self.template, self.overrides)
+
+    async def take(self, name: str) -> tuple[str, str] | None:
+        """Claim a free container as ``name``: its id and slot, or None when the pool is empty."""
+        while self.free:
+            free_name = next(iter(self.free))
+            slot = self.free.pop(free_name)
+            self._wake.set()  # refill now
+            try:
+                await self.docker("rename", free_name, name)
+                info = await self.docker("inspect_container", name)
+            except (NotFound, APIError) as err:
+                self.log.warning("labhub: warm pool: %s could not be taken (%s)", free_name, err)
+                await self._discard(free_name, slot)
+                continue
+            if not info.get("State", {}).get("Running"):
+                self.log.warning("labhub: warm pool: %s had stopped; it is removed", free_name)
+                await self._discard(name, slot)
+                continue
+            self._announced_full = False
+            return info["Id"], slot
+        self._wake.set()
+        return None
+
+    def turn_off(self, reason: str) -> None:
+        """Stop handing out containers (a check failed); users get normal starts from now on."""
+        if not self.disabled:
+            self.disabled = reason
+            self.log.error("labhub: warm pool is off: %s", reason)
+            self._wake.set()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    # --- filling ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._adopt()
+        except Exception as err:
+            self.log.error("labhub: warm pool: leftovers could not be checked (%s)", err)
+        while not self.disabled:
+            missing = self.size - len(self.free) - self.starting
+            for _ in range(max(0, missing)):
+                self.starting += 1
+                asyncio.ensure_future(self._fill_one())
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), HEALTH_INTERVAL)
+            if not self._wake.is_set():
+                await self._check_health()
+        await self._drain()
+
+    async def _fill_one(self) -> None:
+        slot = pool.slot_name()
+        name = pool.pool_container_name(self.prefix, slot)
+        try:
+            async with self._slots:
+                if self.failures:
+                    await asyncio.sleep(min(MAX_BACKOFF, 2.0**self.failures))
+                if self.disabled:
+                    return
+                started = time.monotonic()
+                await self._start_container(name, slot)
+            self.failures = 0
+            self.free[name] = slot
+            self.log.debug(
+                "labhub: warm pool: %s ready in %.2f s", name, time.monotonic() - started
+            )
+            if len(self.free) >= self.size and not self._announced_full:
+                self._announced_full = True
+                self.log.info("labhub: warm pool: %d/%d ready", len(self.free), self.size)
+        except Exception as err:
+            self.failures += 1
+            if self.failures in (1, 5) or self.failures % 20 == 0:
+                self.log.error(
+                    "labhub: warm pool: a container could not start (%s); users get normal "
+                    "starts until it can (failure %d)",
+                    err,
+                    self.failures,
+                )
+            await self._discard(name, slot)
+        finally:
+            self.starting -= 1
+            self._wake.set()
+
+    async def _start_container(self, name: str, slot: str) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            None, pool_mounts.make_slot, self.pool_dir, slot, len(self.slot_targets)
+        )
+        lab = pool.template_lab(self.stand_in, self.slot_targets, self.pool_dir, slot)
+        spec, _ = pool.pool_spec(lab, self.overrides)
+        spec["name"] = name
+        spec["labels"] = {**spec["labels"], pool.LABEL_POOL: self.key}
+        host = dict(spec["host_config"])
+        host["cpu_shares"] = WAITING_CPU_SHARES
+        spec["host_config"] = self.create_host_config(**host)
+        await self.docker("create_container", **spec)
+        await self.docker("start", name)
+        deadline = loop.time() + self.ready_timeout
+        interval = 0.05
+        while loop.time() < deadline:
+            logs = await self.docker("logs", name, stdout=True, stderr=False)
+            if b"labhub-pool: ready" in logs:
+                return
+            info = await self.docker("inspect_container", name)
+            if not info["State"].get("Running"):
+                tail = (await self.docker("logs", name, tail=5)).decode("utf-8", "replace")
+                raise RuntimeError(
+                    f"it exited with code {info['State'].get('ExitCode')}: {tail.strip()[-300:]}"
+                )
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, 0.25)
+        raise RuntimeError(f"it was not ready after {self.ready_timeout:.0f} s")
+
+    async def _discard(self, name: str, slot: str) -> None:
+        """Remove a container that will serve nobody, then its slot folders."""
+        with contextlib.suppress(NotFound, APIError):
+            await self.docker("remove_container", name, force=True, v=True)
+        await release(self.pool_dir, slot, self.log)
+
+    async def _check_health(self) -> None:
+        for name, slot in list(self.free.items()):
+            try:
+                info = await self.docker("inspect_container", name)
+                alive = info["State"].get("Running")
+            except NotFound:
+                alive = False
+            except APIError:
+                continue  # the engine is busy or restarting: check again next time
+            if not alive and self.free.pop(name, None) is not None:
+                self.log.warning("labhub: warm pool: %s stopped while waiting; replacing it", name)
+                await self._discard(name, slot)
+                self._wake.set()
+
+    async def _adopt(self) -> None:
+        """Keep a previous hub's free containers of this template; remove every other one."""
+        containers = await self.docker("containers", all=True, filters={"label": pool.LABEL_POOL})
+        in_use = set()
+        for container in containers:
+            name = container["Names"][0].lstrip("/")
+            labels = container.get("Labels") or {}
+            slot = labels.get(pool.LABEL_SLOT, "")
+            if not pool.is_pool_container_name(self.prefix, name):
+                in_use.add(slot)  # a user's lab now: its spawner releases the slot
+                continue
+            logs = b""
+            if container.get("State") == "running" and labels.get(pool.LABEL_POOL) == self.key:
+                logs = await self.docker("logs", name, stdout=True, stderr=False)
+            if b"labhub-pool: ready" in logs and b"starting the server" not in logs:
+                self.free[name] = slot
+                in_use.add(slot)
+            else:
+                await self._discard(name, slot)
+        if self.free:
+            self.log.info("labhub: warm pool: adopted %d waiting containers", len(self.free))
+        loop = asyncio.get_running_loop()
+        for slot in await loop.run_in_executor(None, list, pool_mounts.slots(self.pool_dir)):
+            if slot not in in_use:
+                await release(self.pool_dir, slot, self.log)
+
+    async def _drain(self) -> None:
+        for name, slot in list(self.free.items()):
+            self.free.pop(name, None)
+            await self._discard(name, slot)
+
+
+async def release(pool_dir: str, slot: str, log: logging.Logger | logging.LoggerAdapter) -> None:
+    """Unmount and remove a slot's folders off the event loop; a failure is logged, not raised."""
+    if not slot:
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            None, pool_mounts.release_slot, pool_dir, slot
+        )
+    except OSError as err:
+        log.error("labhub: warm pool: %s", err)
+
+
+_pools: dict[str, WarmPool] = {}
+
+
+def pool_for(key: str) -> WarmPool | None:
+    """The running pool of this hub with template ``key``, if any."""
+    return _pools.get(key)
+
+
+def register(warm_pool: WarmPool) -> WarmPool:
+    """Keep ``warm_pool`` as this hub's pool for its key and start it (once per key)."""
+    existing = _pools.get(warm_pool.key)
+    if existing is not None:
+        return existing
+    _pools[warm_pool.key] = warm_pool
+    warm_pool.start()
+    return warm_pool
+
+
+def running_pools() -> list[WarmPool]:
+    return list(_pools.values())
