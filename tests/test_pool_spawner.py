@@ -97,3 +97,41 @@ def test_five_users_in_a_row_each_get_their_own_folders_from_the_pool(
     assert set(os.listdir(pool_root)) <= waiting
     assert not [p for p in pool_mounts.mounts_under(str(pool_root)) if p != str(pool_root)]
     assert "came from the warm pool" in hub.log_text()
+
+
+@pytest.mark.reliability
+def test_a_hub_restart_with_a_half_full_pool_hands_nothing_out_twice(
+    hub_factory, lab_image, lab_root, pool_root, lab_prefix, docker_client
+):
+    hub = pool_hub(hub_factory, lab_image, lab_root, lab_prefix, 3)
+    wait_full(hub, 3)
+    hub.spawn("ann")
+    ann = docker_client.containers.get(f"{lab_prefix}-ann")
+    # one waiting container dies (killed from outside); the hub stops while refilling
+    dead = free_pool(docker_client, lab_prefix)[0]
+    dead.kill()
+    hub.stop()
+    left = {c.id for c in free_pool(docker_client, lab_prefix)}
+    print(f"\nwaiting containers at the restart: {len(left)} (of 3)")
+
+    hub.start()
+    wait_full(hub, 3)
+    assert "adopted" in hub.log_text()
+    assert hub.server_model("ann")["ready"]
+    put_file(hub, "ann", "work/after-restart.txt", "still mine")
+    assert not docker_client.containers.list(all=True, filters={"id": dead.id})
+
+    ids = {ann.id}
+    for user in ("ben", "cyd"):
+        hub.spawn(user)
+        container = docker_client.containers.get(f"{lab_prefix}-{user}")
+        assert container.id not in ids, "a container was handed out twice"
+        ids.add(container.id)
+        assert get_file(hub, user, "work/after-restart.txt").status_code == 404
+    assert (lab_root / "personal_notebooks" / "ann" / "after-restart.txt").read_text() == (
+        "still mine"
+    )
+    for user in ("ann", "ben", "cyd"):
+        hub.stop_server(user)
+    assert (lab_root / "personal_notebooks" / "ann" / "after-restart.txt").exists()
+    assert not [p for p in pool_mounts.mounts_under(str(pool_root)) if p != str(pool_root)]
