@@ -9,6 +9,7 @@ waiting is replaced and nobody gets it.
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 
 import pytest
@@ -135,3 +136,32 @@ def test_a_hub_restart_with_a_half_full_pool_hands_nothing_out_twice(
         hub.stop_server(user)
     assert (lab_root / "personal_notebooks" / "ann" / "after-restart.txt").exists()
     assert not [p for p in pool_mounts.mounts_under(str(pool_root)) if p != str(pool_root)]
+
+
+def test_the_pool_under_configure_defaults_serves_labs_on_the_isolated_network(
+    hub_factory, lab_image, lab_root, pool_root, lab_prefix, docker_client
+):
+    config = f"""
+    import labhub
+
+    c.LabDockerSpawner.prefix = {lab_prefix!r}
+    c.LabDockerSpawner.pull_policy = "never"
+    c.LabDockerSpawner.warm_pool_size = 1
+    labhub.configure(
+        c,
+        lab_root={str(lab_root)!r},
+        image={lab_image!r},
+        auth_mode="dummy",
+        dummy_password="lab-dev-password",
+    )
+    """
+    hub = hub_factory(textwrap.dedent(config))
+    wait_full(hub, 1)
+    waiting = {c.id for c in free_pool(docker_client, lab_prefix)}
+    hub.spawn("ann")
+    container = docker_client.containers.get(f"{lab_prefix}-ann")
+    assert container.id in waiting
+    assert container.attrs["HostConfig"]["NetworkMode"] != "host"
+    put_file(hub, "ann", "work/on-the-lab-network.txt", "ok")
+    hub.stop_server("ann")
+    assert (lab_root / "personal_notebooks" / "ann" / "on-the-lab-network.txt").exists()
