@@ -50,7 +50,7 @@ class LabDockerSpawner(LabWarmPoolMixin, LabProfileMixin, LabSpawnerMixin, Docke
         if self._warm_claim is None:
             await super().start_object()
             return
-        _, _, lab, overrides = self._warm_claim
+        *_, lab, overrides = self._warm_claim
         if not await self.hand_over_warm_lab():
             # the pool could not serve this user: the same lab, started the normal way
             self.object_id = (await self.create_container(lab, overrides))["Id"]

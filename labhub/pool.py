@@ -207,7 +207,7 @@ def template_lab(lab: Lab, slot_targets: list[str], pool_dir: str, slot: str) ->
     )
 
 
-def pool_spec(template: Lab, overrides: Overrides) -> dict[str, Any]:
+def pool_spec(template: Lab, overrides: Overrides) -> tuple[dict[str, Any], str]:
     """The pool's ``create_container`` arguments and the key that says which labs it can serve.
 
     The key hashes the translated spec with the slot taken out, so two pool
@@ -222,9 +222,7 @@ def pool_spec(template: Lab, overrides: Overrides) -> dict[str, Any]:
     return spec, _key_of(keyed)
 
 
-def fit(
-    lab: Lab, overrides: Overrides, template: Lab, template_overrides: Overrides
-) -> list[SlotBind]:
+def fit(lab: Lab, overrides: Overrides, template: Lab, template_key: str) -> list[SlotBind]:
     """The binds that turn a pool container into ``lab``, or :class:`PoolMismatch` saying why not.
 
     ``lab`` with its user taken out must translate to exactly the container the pool
@@ -268,9 +266,8 @@ def fit(
         mounts=mounts,
         port=template.port,
     )
-    mine, _ = pool_spec(neutral, overrides)
-    theirs, _ = pool_spec(template, template_overrides)
-    if _key_of(mine) != _key_of(theirs):
+    _, key = pool_spec(neutral, overrides)
+    if key != template_key:
         raise PoolMismatch("the lab's container settings differ from the pool's")
     return binds
 

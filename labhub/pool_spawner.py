@@ -60,7 +60,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
             raise ValueError(f"{proposal.trait.name} must be 0 or more, not {proposal.value}.")
         return proposal.value
 
-    _warm_claim: tuple[str, list[pool.SlotBind], Lab, Overrides] | None = None
+    _warm_claim: tuple[warm_pool.WarmPool, str, list[pool.SlotBind], Lab, Overrides] | None = None
     warm_slot: str = ""
 
     @property
@@ -122,6 +122,8 @@ class LabWarmPoolMixin(LabSettingsMixin):
         for running in warm_pool.running_pools():
             running.start()
             return running
+        if warm_pool.refusal():
+            return None  # decided once per hub: the settings do not change while it runs
         try:
             template, targets, overrides = self.warm_pool_template()
             pool_mounts.ensure_pool_dir(self.lab_pool_dir)
@@ -134,6 +136,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
                     self.lab_gid,
                 )
         except (pool.PoolMismatch, folders.LabFolderError) as err:
+            warm_pool.refuse(str(err))
             self.log.warning(
                 "labhub: warm_pool_size is set, but no pool can serve these labs: %s", err
             )
@@ -164,6 +167,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
         try:
             running = self.start_warm_pool()
         except pool_mounts.PoolMountError as err:
+            warm_pool.refuse(str(err))
             self.log.error("labhub: warm pool cannot start: %s", err)
             return None
         if running is None:
@@ -178,7 +182,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
             self.log.info("Lab of %s starts without the warm pool: it is empty", self.user.name)
             return None
         container_id, slot = taken
-        self._warm_claim = (slot, binds, lab, overrides)
+        self._warm_claim = (running, slot, binds, lab, overrides)
         self.warm_slot = slot
         return {"Id": container_id}
 
@@ -188,8 +192,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
         False if a check failed: the container is gone and the caller starts a normal lab.
         """
         assert self._warm_claim is not None
-        slot, binds, lab, _ = self._warm_claim
-        running = warm_pool.running_pools()[0]
+        running, slot, binds, lab, _ = self._warm_claim
         loop = asyncio.get_running_loop()
         try:
             seen = {}

@@ -93,7 +93,7 @@ class WarmPool:
         """The binds that make a pool container into ``lab``; :class:`pool.PoolMismatch` if none can."""
         if self.disabled:
             raise pool.PoolMismatch(self.disabled)
-        return pool.fit(lab, overrides, self.template, self.overrides)
+        return pool.fit(lab, overrides, self.template, self.key)
 
     async def take(self, name: str) -> tuple[str, str] | None:
         """Claim a free container as ``name``: its id and slot, or None when the pool is empty."""
@@ -275,6 +275,17 @@ async def release(pool_dir: str, slot: str, log: logging.Logger | logging.Logger
 
 
 _pools: dict[str, WarmPool] = {}
+_refusal: list[str] = []
+
+
+def refuse(reason: str) -> None:
+    """Remember that this hub's settings allow no pool, so no spawn builds one again."""
+    _refusal[:] = [reason]
+
+
+def refusal() -> str:
+    """Why this hub has no pool, or "" if none was refused."""
+    return _refusal[0] if _refusal else ""
 
 
 def pool_for(key: str) -> WarmPool | None:

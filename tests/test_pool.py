@@ -45,6 +45,10 @@ def template() -> Lab:
     return pool.template_lab(stand_in, TARGETS, "/srv/lab/.warm-pool", "0")
 
 
+def template_key() -> str:
+    return pool.pool_spec(template(), Overrides())[1]
+
+
 def test_per_user_binds_are_the_folders_that_differ_between_two_users():
     assert pool.per_user_binds(lab_of("a").mounts, lab_of("b").mounts) == TARGETS
 
@@ -71,7 +75,7 @@ def test_the_template_keeps_no_user_no_token_and_waits():
 
 
 def test_a_users_lab_fits_and_gets_its_own_folders():
-    binds = pool.fit(lab_of("alice"), Overrides(), template(), Overrides())
+    binds = pool.fit(lab_of("alice"), Overrides(), template(), template_key())
     assert [(b.index, b.source, b.target) for b in binds] == [
         (0, "/srv/lab/personal_notebooks/alice", "/home/jovyan/work"),
         (1, "/srv/lab/packages/alice", "/opt/labhub/packages"),
@@ -90,13 +94,13 @@ def test_a_users_lab_fits_and_gets_its_own_folders():
 )
 def test_a_lab_that_differs_from_the_pool_starts_the_normal_way(changes, reason):
     with pytest.raises(pool.PoolMismatch, match=reason):
-        pool.fit(lab_of("alice", **changes), Overrides(), template(), Overrides())
+        pool.fit(lab_of("alice", **changes), Overrides(), template(), template_key())
 
 
 def test_an_override_the_pool_does_not_have_makes_a_normal_start():
     mine = Overrides(host_config={"shm_size": "1g"})
     with pytest.raises(pool.PoolMismatch):
-        pool.fit(lab_of("alice"), mine, template(), Overrides())
+        pool.fit(lab_of("alice"), mine, template(), template_key())
 
 
 def test_the_pool_key_ignores_the_slot_but_not_the_settings():
