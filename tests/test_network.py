@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -229,12 +230,28 @@ class _Squatter(BaseHTTPRequestHandler):
         pass
 
 
+#: Config lines for a hub that cannot read the lab's processes from /proc (a hub in a container).
+ASK_INSIDE = """
+import labhub.host_listeners
+
+def _unknown(*args, **kwargs):
+    raise labhub.host_listeners.Unknown("this test's hub asks inside the lab")
+
+labhub.host_listeners.container_listeners = _unknown
+"""
+
+
 @pytest.mark.security
 @pytest.mark.slow
+@pytest.mark.parametrize("where", ["host /proc", "inside the lab"])
 def test_host_networking_refuses_a_program_squatting_the_labs_port(
-    hub_factory, lab_image, lab_root, lab_prefix
+    where, hub_factory, lab_image, lab_root, lab_prefix
 ):
-    """Finding 1 on host networking: a local program holds the port the hub picks for a lab."""
+    """Finding 1 on host networking: a local program holds the port the hub picks for a lab.
+
+    The hub reads who listens from the host's /proc when it can, and asks inside the
+    lab otherwise: both must refuse the squatter.
+    """
     from tests.conftest import lab_spawner_config
 
     squatter = HTTPServer(("127.0.0.1", 0), _Squatter)
@@ -246,11 +263,14 @@ def test_host_networking_refuses_a_program_squatting_the_labs_port(
                 lab_image,
                 lab_root,
                 lab_prefix,
-                f"""
-                import labhub.lab_spawner
-                # the port the squatter already holds is the one the hub picks
-                labhub.lab_spawner.random_port = lambda: {port}
-                """,
+                textwrap.dedent(
+                    f"""
+                    import labhub.lab_spawner
+                    # the port the squatter already holds is the one the hub picks
+                    labhub.lab_spawner.random_port = lambda: {port}
+                    """
+                )
+                + (ASK_INSIDE if where == "inside the lab" else ""),
             )
         )
         with pytest.raises(Exception) as refused:
@@ -260,6 +280,21 @@ def test_host_networking_refuses_a_program_squatting_the_labs_port(
         assert all("Authorization" not in h for h in _Squatter.seen), "a token went to the squatter"
     finally:
         squatter.shutdown()
+
+
+@pytest.mark.slow
+def test_a_hub_that_cannot_read_proc_asks_inside_the_lab(
+    hub_factory, docker_client, lab_image, lab_root, lab_prefix
+):
+    """No /proc view of the lab (a hub in its own PID namespace): the lab is still served."""
+    from tests.conftest import lab_spawner_config
+    from tests.support.labs import lab_container, lab_exec
+
+    hub = hub_factory(lab_spawner_config(lab_image, lab_root, lab_prefix, ASK_INSIDE))
+    hub.spawn("dave", wait=90)
+    assert hub.server_model("dave")["ready"]
+    code, _ = lab_exec(lab_container(docker_client, lab_prefix, "dave"), ["true"])
+    assert code == 0
 
 
 @pytest.mark.security
