@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from docker.errors import APIError, NotFound
 from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Bool, Enum, Unicode, default
+from traitlets import Bool, Enum, Int, Unicode, default, validate
 
 from . import folder_task, folders, host_listeners, mounts, network
 from .lab import LABEL_LAB, Lab, LabSpecError, Overrides
@@ -35,6 +36,9 @@ OVERRIDE_SETTINGS = {
     "task_spec": "extra_task_spec",
     "endpoint_spec": "extra_endpoint_spec",
 }
+
+#: Connections the Docker client keeps to the engine (docker-py's default pool size).
+DOCKER_CLIENT_CONNECTIONS = 10
 
 #: Where a host-network lab listens: the host's loopback, never its public interfaces.
 LOOPBACK = "127.0.0.1"
@@ -151,6 +155,36 @@ class LabSpawnerMixin(LabSettingsMixin):
         every other lab. ``auto`` (default): ``ipc`` on host networking, ``tcp`` elsewhere
         (on its own network a lab's loopback is its own).""",
     )
+
+    docker_api_threads = Int(
+        8,
+        config=True,
+        help="""Docker API calls the hub makes at the same time, for all labs. DockerSpawner
+        makes them one at a time (one thread for the whole hub), so when a class logs in
+        at once each container start waits for all the others, and a warm-pool login
+        waits behind the pool's own refilling. The engine serves calls in parallel; the
+        Docker client keeps 10 connections, so more than 10 threads gain nothing.
+        1: DockerSpawner's own behaviour.""",
+    )
+
+    @validate("docker_api_threads")
+    def _docker_api_threads_in_range(self, proposal: Any) -> int:
+        if not 1 <= proposal.value <= DOCKER_CLIENT_CONNECTIONS:
+            raise ValueError(
+                f"docker_api_threads must be between 1 and {DOCKER_CLIENT_CONNECTIONS} "
+                f"(the Docker client's connections), not {proposal.value}."
+            )
+        return proposal.value
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The threads every Docker API call of this hub runs in (one pool per spawner class)."""
+        cls = type(self)
+        if cls._executor is None:
+            cls._executor = ThreadPoolExecutor(
+                self.docker_api_threads, thread_name_prefix="labhub-docker"
+            )
+        return cls._executor
 
     @default("network_name")
     def _default_network_name(self) -> str:

@@ -194,6 +194,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
         assert self._warm_claim is not None
         running, slot, binds, lab, _ = self._warm_claim
         loop = asyncio.get_running_loop()
+        began = loop.time()
         try:
             seen = {}
             for bind in binds:
@@ -201,6 +202,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
                 seen[bind.target] = await loop.run_in_executor(
                     None, pool_mounts.bind_into_slot, bind.source, target, bind.read_only
                 )
+            mounted = loop.time()
             execution = await self.docker(
                 "exec_create",
                 self.object_id,
@@ -228,7 +230,14 @@ class LabWarmPoolMixin(LabSettingsMixin):
                 running.turn_off(str(err))
             await self.remove_warm_lab()
             return False
-        self.log.info("Lab of %s came from the warm pool (slot %s)", self.user.name, slot)
+        self.log.info(
+            "Lab of %s came from the warm pool (slot %s; folders bound in %.0f ms, server "
+            "started in %.0f ms)",
+            self.user.name,
+            slot,
+            (mounted - began) * 1000,
+            (loop.time() - mounted) * 1000,
+        )
         return True
 
     async def remove_warm_lab(self) -> None:

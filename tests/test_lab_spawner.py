@@ -9,3 +9,25 @@ def test_one_lab_is_polled_often_a_burst_less_often_never_rarer_than_the_cap():
     assert readiness_interval(0) == readiness_interval(1) == 0.02
     assert readiness_interval(10) == 0.2
     assert readiness_interval(50) == readiness_interval(500) == READINESS_CAP
+
+
+def test_docker_calls_run_in_several_threads_and_a_wrong_count_is_one_sentence():
+    from types import SimpleNamespace
+
+    import pytest
+    from traitlets.config import Config
+
+    from labhub import LabDockerSpawner
+
+    class Spawner(LabDockerSpawner):  # its own class: the executor is made once per class
+        pass
+
+    c = Config()
+    c.LabDockerSpawner.docker_api_threads = 4
+    spawner = Spawner(config=c, user=SimpleNamespace(name="ann"))
+    assert spawner.executor._max_workers == 4
+    assert spawner.executor is Spawner(config=c, user=SimpleNamespace(name="ben")).executor
+    spawner.executor.shutdown()
+    for wrong in (0, 11):
+        with pytest.raises(ValueError, match="between 1 and 10"):
+            spawner.docker_api_threads = wrong
