@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from docker.errors import APIError, NotFound
+from jupyterhub.traitlets import ByteSpecification
 from traitlets import Int, Unicode, validate
 
 from . import folders, mounts, pool, pool_mounts, warm_pool
@@ -52,6 +53,18 @@ class LabWarmPoolMixin(LabSettingsMixin):
         config=True,
         help="""Pool containers started at once while refilling. Waiting containers also
         run at a low CPU weight until taken, so refilling never starves running labs.""",
+    )
+
+    warm_pool_memory_reserve = ByteSpecification(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Memory the warm pool leaves free on the Docker host for the labs people work
+        in, such as ``8G``. While the host has less available than this (``MemAvailable``),
+        the pool starts no further waiting container and logs once how many it holds and
+        why; logins beyond those get normal starts. A pool larger than the machine can
+        hold thus stops short instead of pushing running labs out of memory. Default: a
+        tenth of the host's memory, at least 2G.""",
     )
 
     @validate("warm_pool_size", "warm_pool_concurrency")
@@ -154,6 +167,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
                 create_host_config=self.client.create_host_config,
                 log=self.log,
                 ready_timeout=float(self.start_timeout),
+                memory_reserve=self.warm_pool_memory_reserve,
             )
         )
 
@@ -242,10 +256,17 @@ class LabWarmPoolMixin(LabSettingsMixin):
 
     async def remove_warm_lab(self) -> None:
         """Remove a claimed container and release its slot."""
-        with contextlib.suppress(NotFound, APIError):
-            await self.docker("remove_container", self.object_id, force=True, v=True)
-        self.object_id = ""
-        await self.release_warm_slot()
+        try:
+            with contextlib.suppress(NotFound):
+                await self.docker("remove_container", self.object_id, force=True, v=True)
+        except warm_pool.ENGINE_ERRORS as err:
+            # the pool's health check removes it once the engine answers again
+            self.log.warning(
+                "Claimed pool container of %s not removed yet: %s", self.user.name, err
+            )
+        finally:
+            self.object_id = ""
+            await self.release_warm_slot()
 
     async def release_warm_slot(self, slot: str = "") -> None:
         """Unmount the user's folders from the pool slot this lab came from (after it is gone)."""

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from docker.errors import APIError, NotFound
+from requests import RequestException
 
 from . import pool, pool_mounts
 from .lab import Lab, Overrides
@@ -34,7 +35,51 @@ HEALTH_INTERVAL = 20.0
 #: The longest wait after repeated failures to start a pool container.
 MAX_BACKOFF = 60.0
 
+#: The host's memory the pool leaves to labs unless the admin says otherwise: a tenth, at least this.
+MIN_MEMORY_RESERVE = 2 * 1024**3
+
 DockerCall = Callable[..., Awaitable[Any]]
+
+#: What a Docker call raises when the engine refuses it or cannot be reached (restarting, gone).
+ENGINE_ERRORS = (APIError, RequestException)
+
+
+def meminfo_bytes(meminfo: str, field: str) -> int | None:
+    """The value of ``field`` (such as ``MemAvailable``) in a ``/proc/meminfo`` text, in bytes."""
+    for line in meminfo.splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            words = value.split()
+            if words and words[0].isdigit():
+                return int(words[0]) * 1024  # the kernel writes kB
+    return None
+
+
+def memory_reserve(meminfo: str, configured: int | None) -> int:
+    """Bytes of the host's memory the pool leaves free for labs: ``configured``, or the default."""
+    if configured:
+        return configured
+    total = meminfo_bytes(meminfo, "MemTotal") or 0
+    return max(MIN_MEMORY_RESERVE, total // 10)
+
+
+def memory_shortfall(meminfo: str, reserve: int) -> str:
+    """Why one more waiting container would eat into the labs' memory, or "" when there is room."""
+    available = meminfo_bytes(meminfo, "MemAvailable")
+    if available is None or available > reserve:
+        return ""
+    return (
+        f"the Docker host has {available // 1024**2} MiB of memory available and the pool "
+        f"leaves {reserve // 1024**2} MiB to labs (warm_pool_memory_reserve)"
+    )
+
+
+def read_meminfo() -> str:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            return f.read()
+    except OSError:
+        return ""  # not Linux: no guard, as without a pool
 
 
 class WarmPool:
@@ -54,6 +99,8 @@ class WarmPool:
         create_host_config: Callable[..., Any],
         log: logging.Logger | logging.LoggerAdapter,
         ready_timeout: float = 120.0,
+        memory_reserve: int | None = None,
+        meminfo: Callable[[], str] = read_meminfo,
     ) -> None:
         self.size = size
         self.concurrency = max(1, concurrency)
@@ -68,6 +115,11 @@ class WarmPool:
         self.create_host_config = create_host_config
         self.log = log
         self.ready_timeout = ready_timeout
+        self.memory_reserve = memory_reserve
+        self.meminfo = meminfo
+        self.held_back = ""  # why the pool holds fewer than size (memory), logged once
+        self._starting_names: set[str] = set()
+        self._taking: set[str] = set()
         _, self.key = pool.pool_spec(self.template, overrides)
         self.free: dict[str, str] = {}  # container name -> slot, oldest first
         self.starting = 0
@@ -101,13 +153,16 @@ class WarmPool:
             free_name = next(iter(self.free))
             slot = self.free.pop(free_name)
             self._wake.set()  # refill now
+            self._taking.add(free_name)  # in no list while it is renamed: not an orphan
             try:
                 await self.docker("rename", free_name, name)
                 info = await self.docker("inspect_container", name)
-            except (NotFound, APIError) as err:
+            except ENGINE_ERRORS as err:
                 self.log.warning("labhub: warm pool: %s could not be taken (%s)", free_name, err)
                 await self._discard(free_name, slot)
                 continue
+            finally:
+                self._taking.discard(free_name)
             if not info.get("State", {}).get("Running"):
                 self.log.warning("labhub: warm pool: %s had stopped; it is removed", free_name)
                 await self._discard(name, slot)
@@ -137,6 +192,8 @@ class WarmPool:
             self.log.error("labhub: warm pool: leftovers could not be checked (%s)", err)
         while not self.disabled:
             missing = self.size - len(self.free) - self.starting
+            if missing > 0 and self._short_of_memory():
+                missing = 0  # looked at again at the next take or health check
             for _ in range(max(0, missing)):
                 self.starting += 1
                 asyncio.ensure_future(self._fill_one())
@@ -144,17 +201,21 @@ class WarmPool:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), HEALTH_INTERVAL)
             if not self._wake.is_set():
-                await self._check_health()
+                try:
+                    await self._check_health()
+                except Exception as err:  # the pool outlives any one failed check
+                    self.log.warning("labhub: warm pool: health check failed (%s)", err)
         await self._drain()
 
     async def _fill_one(self) -> None:
         slot = pool.slot_name()
         name = pool.pool_container_name(self.prefix, slot)
+        self._starting_names.add(name)
         try:
             async with self._slots:
                 if self.failures:
                     await asyncio.sleep(min(MAX_BACKOFF, 2.0**self.failures))
-                if self.disabled:
+                if self.disabled or self._short_of_memory():
                     return
                 started = time.monotonic()
                 await self._start_container(name, slot)
@@ -177,8 +238,25 @@ class WarmPool:
                 )
             await self._discard(name, slot)
         finally:
+            self._starting_names.discard(name)
             self.starting -= 1
             self._wake.set()
+
+    def _short_of_memory(self) -> bool:
+        """True when the host has no memory to spare for another waiting container (said once)."""
+        text = self.meminfo()
+        why = memory_shortfall(text, memory_reserve(text, self.memory_reserve))
+        if why and not self.held_back:
+            self.log.warning(
+                "labhub: warm pool: holding %d of %d: %s; logins beyond it get normal starts",
+                len(self.free) + self.starting,
+                self.size,
+                why,
+            )
+        elif not why and self.held_back:
+            self.log.info("labhub: warm pool: memory is available again; refilling")
+        self.held_back = why
+        return bool(why)
 
     async def _start_container(self, name: str, slot: str) -> None:
         loop = asyncio.get_running_loop()
@@ -211,24 +289,46 @@ class WarmPool:
         raise RuntimeError(f"it was not ready after {self.ready_timeout:.0f} s")
 
     async def _discard(self, name: str, slot: str) -> None:
-        """Remove a container that will serve nobody, then its slot folders."""
-        with contextlib.suppress(NotFound, APIError):
+        """Remove a container that will serve nobody, then its slot folders.
+
+        The slot is released even when the engine cannot be reached (restarting): a
+        container left behind then is removed by a later health check.
+        """
+        try:
             await self.docker("remove_container", name, force=True, v=True)
-        await release(self.pool_dir, slot, self.log)
+        except NotFound:
+            pass
+        except ENGINE_ERRORS as err:
+            self.log.warning("labhub: warm pool: %s not removed yet (%s)", name, err)
+        finally:
+            await release(self.pool_dir, slot, self.log)
 
     async def _check_health(self) -> None:
+        """Replace free containers that died; remove pool containers this pool no longer holds."""
         for name, slot in list(self.free.items()):
             try:
                 info = await self.docker("inspect_container", name)
                 alive = info["State"].get("Running")
             except NotFound:
                 alive = False
-            except APIError:
+            except ENGINE_ERRORS:
                 continue  # the engine is busy or restarting: check again next time
             if not alive and self.free.pop(name, None) is not None:
                 self.log.warning("labhub: warm pool: %s stopped while waiting; replacing it", name)
                 await self._discard(name, slot)
                 self._wake.set()
+        # a container whose start the engine broke off (it restarted) is in no list of ours
+        containers = await self.docker("containers", all=True, filters={"label": pool.LABEL_POOL})
+        for container in containers:
+            name = container["Names"][0].lstrip("/")
+            if (
+                pool.is_pool_container_name(self.prefix, name)
+                and name not in self.free
+                and name not in self._starting_names
+                and name not in self._taking
+            ):
+                self.log.warning("labhub: warm pool: removing %s, left by a broken start", name)
+                await self._discard(name, (container.get("Labels") or {}).get(pool.LABEL_SLOT, ""))
 
     async def _adopt(self) -> None:
         """Keep a previous hub's free containers of this template; remove every other one."""

@@ -78,6 +78,16 @@ def lab_root(tmp_path):
 
 
 @pytest.fixture
+def pool_root(lab_root):
+    """The warm pool's folder; whatever a hub left mounted under lab_root is released at the end."""
+    from labhub import pool_mounts
+
+    yield lab_root / ".warm-pool"
+    for point in pool_mounts.mounts_under(str(lab_root)):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
+
+
+@pytest.fixture
 def hub_factory(tmp_path):
     """Start hubs with a given config; all are stopped at the end of the test."""
     hubs: list[HubProcess] = []

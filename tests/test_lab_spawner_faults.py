@@ -23,6 +23,7 @@ import time
 import pytest
 from jupyterhub.utils import url_escape_path
 
+from labhub import pool
 from labhub.names import user_folder_name
 
 from .conftest import lab_spawner_config, unavailable
@@ -34,6 +35,7 @@ from .support.faults import (
     reliability_config,
     wait_until,
 )
+from .support.pools import free_pool, pool_hub, wait_full
 
 pytestmark = [pytest.mark.docker, pytest.mark.reliability]
 
@@ -280,3 +282,48 @@ def test_engine_restart_with_live_restore(engine_hub, private_engine, lab_root, 
     assert (lab_root / "personal_notebooks" / "olga" / "after.txt").exists()
     hub.stop_server("olga")
     assert lab_containers_on(private_engine, lab_prefix) == []
+
+
+@pytest.mark.slow
+def test_engine_restart_with_a_full_warm_pool(
+    hub_factory, lab_image, lab_root, pool_root, lab_prefix, private_engine
+):
+    """The engine stops labs and waiting containers alike; logins after it get new, working labs."""
+    if private_engine.live_restore:
+        private_engine.restart(live_restore=False)
+    hub = pool_hub(
+        hub_factory,
+        lab_image,
+        lab_root,
+        lab_prefix,
+        2,
+        reliability_config(
+            f'c.LabDockerSpawner.client_kwargs = {{"base_url": {private_engine.base_url!r}}}'
+        ),
+    )
+    wait_full(hub, 2)
+    hub.spawn("pia")
+    put_file(hub, "pia", "work/keep.txt", "pia's work")
+    with private_engine.client() as client:
+        before = {c.id for c in client.containers.list(all=True)}
+        assert len(before) == 3  # pia's lab and the two waiting after the refill
+
+    private_engine.restart(live_restore=False)
+    wait_until(lambda: hub.server_model("pia") is None, 30, what="hub marks pia stopped")
+    for user in ("pia", "quinn"):
+        hub.spawn(user)
+    with private_engine.client() as client:
+        labs = {u: client.containers.get(f"{lab_prefix}-{u}").id for u in ("pia", "quinn")}
+        assert not set(labs.values()) & before, "a container from before the restart came back"
+    assert read_file(hub, "pia", "work/keep.txt") == "pia's work"
+    assert hub.user_request("quinn", "GET", "/api/contents/work/keep.txt").status_code == 404
+    # the pool is whole again, with new containers, and kept no slot of a dead one
+    wait_full(hub, 2, times=2, wait=180)
+    with private_engine.client() as client:
+        waiting = free_pool(client, lab_prefix)
+    assert len(waiting) == 2 and not {c.id for c in waiting} & before
+    for user in ("pia", "quinn"):
+        hub.stop_server(user)
+    slots = {c.labels[pool.LABEL_SLOT] for c in waiting}
+    assert set(os.listdir(pool_root)) <= slots, "a dead container's slot was left behind"
+    assert (lab_root / "personal_notebooks" / "pia" / "keep.txt").read_text() == "pia's work"

@@ -135,3 +135,30 @@ def test_pool_names_never_look_like_a_lab():
     name = pool.pool_container_name("labhub", pool.slot_name())
     assert pool.is_pool_container_name("labhub", name)
     assert not pool.is_pool_container_name("labhub", "labhub-alice")
+
+
+# --- a pool larger than the machine can hold -------------------------------------------
+
+MEMINFO = """MemTotal:       24576000 kB
+MemFree:         1000000 kB
+MemAvailable:    3000000 kB
+"""
+
+
+def test_the_pool_leaves_a_tenth_of_the_host_or_2_gib_to_labs_unless_told():
+    from labhub.warm_pool import MIN_MEMORY_RESERVE, meminfo_bytes, memory_reserve
+
+    assert meminfo_bytes(MEMINFO, "MemAvailable") == 3000000 * 1024
+    assert meminfo_bytes(MEMINFO, "Nope") is None
+    assert memory_reserve(MEMINFO, None) == 24576000 * 1024 // 10
+    assert memory_reserve("MemTotal: 4096000 kB\n", None) == MIN_MEMORY_RESERVE
+    assert memory_reserve(MEMINFO, 8 * 1024**3) == 8 * 1024**3
+
+
+def test_no_waiting_container_starts_into_the_labs_reserve():
+    from labhub.warm_pool import memory_shortfall
+
+    assert memory_shortfall(MEMINFO, 2 * 1024**3) == ""
+    why = memory_shortfall(MEMINFO, 4 * 1024**3)
+    assert "2929 MiB of memory available" in why and "4096 MiB" in why
+    assert memory_shortfall("", 4 * 1024**3) == ""  # no /proc/meminfo: no guard

@@ -16,49 +16,10 @@ import pytest
 
 from labhub import pool, pool_mounts
 
-from .conftest import lab_spawner_config
 from .support.contents import get_file, put_file
+from .support.pools import free_pool, pool_hub, wait_full
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def pool_root(lab_root):
-    """The pool folder; whatever the hub left mounted under it is released at the end."""
-    yield lab_root / ".warm-pool"
-    for point in pool_mounts.mounts_under(str(lab_root)):
-        os.system(f"umount -l {point!s} 2>/dev/null")  # noqa: S605 (test cleanup, our own path)
-
-
-def pool_hub(hub_factory, lab_image, lab_root, prefix, size, extra=""):
-    config = f"""
-    # labhub's authenticator starts the pool with the hub, before the first login
-    c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
-    c.LabAuthenticator.mode = "dummy"
-    c.LabAuthenticator.dummy_password = "lab-dev-password"
-    c.LabDockerSpawner.warm_pool_size = {size}
-    c.JupyterHub.cleanup_servers = False
-    {extra}
-    """
-    return hub_factory(lab_spawner_config(lab_image, lab_root, prefix, config))
-
-
-def free_pool(docker_client, prefix) -> list:
-    return [
-        c
-        for c in docker_client.containers.list(filters={"label": pool.LABEL_POOL})
-        if pool.is_pool_container_name(prefix, c.name)
-    ]
-
-
-def wait_full(hub, size, times=1, wait=120.0):
-    """Wait until the hub has said ``times`` times that its pool of ``size`` is full."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if hub.log_text().count(f"warm pool: {size}/{size} ready") >= times:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"pool not full after {wait} s:\n{hub.log_tail(40)}")
 
 
 def test_five_users_in_a_row_each_get_their_own_folders_from_the_pool(
@@ -165,3 +126,29 @@ def test_the_pool_under_configure_defaults_serves_labs_on_the_isolated_network(
     put_file(hub, "ann", "work/on-the-lab-network.txt", "ok")
     hub.stop_server("ann")
     assert (lab_root / "personal_notebooks" / "ann" / "on-the-lab-network.txt").exists()
+
+
+@pytest.mark.reliability
+def test_a_pool_larger_than_the_machine_stops_short_and_logins_still_get_labs(
+    hub_factory, lab_image, lab_root, pool_root, lab_prefix, docker_client
+):
+    """More waiting containers than memory allows: the pool holds back, users get normal starts."""
+    hub = pool_hub(
+        hub_factory,
+        lab_image,
+        lab_root,
+        lab_prefix,
+        500,
+        # more than any test machine has: no waiting container fits beside the labs
+        'c.LabDockerSpawner.warm_pool_memory_reserve = "100T"',
+    )
+    deadline = time.monotonic() + 30
+    while "warm pool: holding 0 of 500" not in hub.log_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "leaves 104857600 MiB to labs (warm_pool_memory_reserve)" in hub.log_text()
+    hub.spawn("ann")
+    assert "starts without the warm pool: it is empty" in hub.log_text()
+    put_file(hub, "ann", "work/normal.txt", "a normal start")
+    assert not free_pool(docker_client, lab_prefix)
+    hub.stop_server("ann")
+    assert (lab_root / "personal_notebooks" / "ann" / "normal.txt").exists()

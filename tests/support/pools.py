@@ -1,0 +1,44 @@
+"""The warm pool seen from a test: a hub with a pool, its waiting containers, waiting for it to fill."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+from labhub import pool
+
+POOL_CONFIG = """
+# labhub's authenticator starts the pool with the hub, before the first login
+c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
+c.LabAuthenticator.mode = "dummy"
+c.LabAuthenticator.dummy_password = "lab-dev-password"
+c.LabDockerSpawner.warm_pool_size = {size}
+c.JupyterHub.cleanup_servers = False
+"""
+
+
+def pool_hub(hub_factory, lab_image, lab_root, prefix, size, extra=""):
+    """A hub on host networking whose LabDockerSpawner keeps ``size`` containers waiting."""
+    from tests.conftest import lab_spawner_config
+
+    config = POOL_CONFIG.format(size=size) + "\n" + textwrap.dedent(extra)
+    return hub_factory(lab_spawner_config(lab_image, lab_root, prefix, config))
+
+
+def free_pool(docker_client, prefix) -> list:
+    """The running pool containers of ``prefix`` that nobody has taken."""
+    return [
+        c
+        for c in docker_client.containers.list(filters={"label": pool.LABEL_POOL})
+        if pool.is_pool_container_name(prefix, c.name)
+    ]
+
+
+def wait_full(hub, size, times=1, wait=120.0):
+    """Wait until the hub has said ``times`` times that its pool of ``size`` is full."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if hub.log_text().count(f"warm pool: {size}/{size} ready") >= times:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"pool not full after {wait} s:\n{hub.log_tail(40)}")
