@@ -100,6 +100,7 @@ def hub_factory(tmp_path):
     yield start
     for hub in hubs:
         hub.stop()
+        hub.reap()  # what a hub killed on purpose left running (its proxy, its culler)
 
 
 @pytest.fixture(scope="module")

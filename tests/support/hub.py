@@ -17,6 +17,39 @@ import requests
 from jupyterhub.utils import random_port, url_escape_path
 
 
+def start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (a reused pid has another), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # the command may hold spaces and parentheses: fields start after the last ')'
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every living process below ``root`` (children, their children...), with start times."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                started = start_time(pid)
+                if started is not None:
+                    found[pid] = started
+                    frontier.append(pid)
+    return found
+
+
 class HubProcess:
     """One hub in ``workdir``; ``config`` is Python appended to a loopback-only base config.
 
@@ -38,6 +71,7 @@ class HubProcess:
         self.log_path = self.workdir / "hub.log"
         self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
+        self._started: dict[int, str] = {}  # pid -> start time of what the hub started
         base = f"""
         c = get_config()  # noqa
         c.JupyterHub.ip = "127.0.0.1"
@@ -89,10 +123,15 @@ class HubProcess:
         raise RuntimeError(f"hub did not answer within {wait} s:\n{self.log_tail()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-        """Stop the hub (SIGTERM: clean shutdown; SIGKILL: a crash) and the proxy it started."""
+        """Stop the hub (SIGTERM: clean shutdown; SIGKILL: a crash) and what it started.
+
+        A clean stop also ends the proxy and any managed service (the idle culler)
+        the hub left running; a crash leaves them, as in production, until :meth:`reap`.
+        """
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            self._started.update(descendants(self.proc.pid))
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
@@ -103,6 +142,22 @@ class HubProcess:
         if sig == signal.SIGKILL:
             return  # a crashed hub leaves its proxy running, as in production
         self.stop_proxy()
+        self.reap()
+
+    def reap(self, timeout: float = 5.0) -> None:
+        """End every process this hub started that outlived it (by pid, checked by start time)."""
+        left = {pid: t for pid, t in self._started.items() if start_time(pid) == t}
+        self._started.clear()
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while left and time.monotonic() < deadline:
+            left = {pid: t for pid, t in left.items() if start_time(pid) == t}
+            time.sleep(0.1)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop_proxy(self) -> None:
         pid_file = self.workdir / "proxy.pid"
