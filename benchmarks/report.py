@@ -20,6 +20,8 @@ SPAWN_ROWS = (
     ("single", "stock_lean", "stock DockerSpawner, labhub image"),
     ("single", "lab_cold", "LabDockerSpawner cold, labhub image"),
     ("single", "lab_warm", "LabDockerSpawner warm, from a full pool"),
+    ("single", "lab_cold_default", "LabDockerSpawner cold, configure() defaults (labhub-labs)"),
+    ("single", "lab_warm_default", "LabDockerSpawner warm, configure() defaults, pool of 2"),
 )
 #: Who started which burst.
 BURST_LABELS = {
@@ -35,6 +37,8 @@ SHORT_LABELS = {
     "stock_lean": "stock\nlabhub",
     "lab_cold": "labhub\ncold",
     "lab_warm": "labhub\nwarm",
+    "lab_cold_default": "defaults\ncold",
+    "lab_warm_default": "defaults\nwarm",
 }
 #: The goals of issue 16: cold and warm medians against the plain floor, the burst against stock.
 COLD_GOAL = 0.75

@@ -81,6 +81,24 @@ c.LabAuthenticator.mode = "dummy"
 c.LabAuthenticator.dummy_password = {password!r}
 """
 
+# labhub as shipped: configure()'s defaults, labs on the isolated labhub-labs network
+# (a bridge with icc off; the hub listens on its gateway), not host networking.
+LAB_DEFAULTS = """
+import labhub
+
+c.LabDockerSpawner.prefix = {prefix!r}
+c.LabDockerSpawner.pull_policy = "never"
+c.LabDockerSpawner.warm_pool_size = {pool}
+labhub.configure(
+    c,
+    lab_root={lab_root!r},
+    image={image!r},
+    auth_mode="dummy",
+    dummy_password={password!r},
+)
+c.JupyterHub.log_level = "INFO"
+"""
+
 HUB_COMMON = """
 c.Authenticator.allow_all = True
 c.JupyterHub.log_level = "INFO"
@@ -94,14 +112,20 @@ COLD_HUBS = {
     "stock_plain": ("stock", "plain", NAME_PREFIX + "stockp"),
     "stock_lean": ("stock", "lean", NAME_PREFIX + "stockl"),
     "lab_cold": ("labhub", "lean", NAME_PREFIX + "lab"),
+    "lab_cold_default": ("labhub-defaults", "lean", NAME_PREFIX + "labd"),
 }
 WARM_PREFIX = NAME_PREFIX + "warm"
+WARM_DEFAULT_PREFIX = NAME_PREFIX + "warmd"
+#: Waiting containers of the configure()-defaults hub: single warm spawns only, no burst.
+DEFAULTS_POOL = 2
 #: Short names for progress lines (report.py has the long ones).
 SHORT = {
     "stock_plain": "stock (plain image)",
     "stock_lean": "stock (labhub image)",
     "lab_cold": "labhub cold",
     "lab_warm": "labhub warm",
+    "lab_cold_default": "labhub cold (defaults)",
+    "lab_warm_default": "labhub warm (defaults)",
 }
 
 
@@ -158,6 +182,22 @@ def lab_hub(workdir: Path, image: str, prefix: str, limits: str, pool: int = 0) 
     )
     if pool:
         config += f"c.LabDockerSpawner.warm_pool_size = {pool}\n"
+    hub = HubProcess(workdir / f"hub-{prefix}", config)
+    hub.stock_personal_root = None
+    return hub
+
+
+def defaults_hub(
+    workdir: Path, image: str, prefix: str, limits: str = "", pool: int = 0
+) -> HubProcess:
+    """labhub on configure()'s defaults (limits included), labs on the isolated network."""
+    config = "c.Authenticator.allow_all = True\n" + LAB_DEFAULTS.format(
+        prefix=prefix,
+        pool=pool,
+        lab_root=str(workdir / prefix),
+        image=image,
+        password=secrets.token_hex(8),
+    )
     hub = HubProcess(workdir / f"hub-{prefix}", config)
     hub.stock_personal_root = None
     return hub
@@ -422,20 +462,21 @@ def release_mounts(workdir: Path) -> None:
 
 
 def cold_phase(images: dict[str, str], workdir: Path, runs: int, burst_n: int) -> dict:
-    """Stock on both images and LabDockerSpawner cold: single spawns, then stock's bursts."""
+    """Stock on both images and LabDockerSpawner cold: single spawns, then a burst from each."""
     limits = hub_limits()
     hubs: dict[str, HubProcess] = {}
     results: dict = {"single": {}, "burst": [], "hub_rss_mb": {}}
     try:
+        makers = {"stock": stock_hub, "labhub": lab_hub, "labhub-defaults": defaults_hub}
         for kind, (spawner, image, prefix) in COLD_HUBS.items():
-            make = stock_hub if spawner == "stock" else lab_hub
+            make = makers[spawner]
             hubs[kind] = make(workdir, images[image], prefix, limits).start()
             say("spawn", f"hub started: {SHORT[kind]}, {images[image]}")
         single = single_spawns(hubs, runs)
         results["single"] = {kind: summary(times) for kind, times in single.items()}
         for kind, hub in hubs.items():
             results["hub_rss_mb"][kind] = {"idle": hub_rss_mb(hub)}
-        for kind in ("stock_plain", "stock_lean"):
+        for kind in ("stock_plain", "stock_lean", "lab_cold"):
             results["burst"].append(burst(hubs[kind], kind, burst_n))
             results["hub_rss_mb"][kind]["after_burst"] = results["burst"][-1]["hub_rss_mb"]
             cleanup_containers()
@@ -499,6 +540,27 @@ def warm_phase(
         release_mounts(workdir)
 
 
+def warm_defaults_phase(image: str, workdir: Path, runs: int, results: dict) -> None:
+    """Single warm spawns from a small pool on configure()'s defaults (isolated network)."""
+    hub = defaults_hub(workdir, image, WARM_DEFAULT_PREFIX, pool=DEFAULTS_POOL)
+    try:
+        hub.start()
+        say("pool", f"hub started: {SHORT['lab_warm_default']}, pool of {DEFAULTS_POOL}")
+        times: list[float] = []
+        since = 0
+        for i in range(runs):
+            waited, seen = warm.wait_full(hub, WARM_DEFAULT_PREFIX, DEFAULTS_POOL, since, 300)
+            since = warm.log_offset(hub)
+            times.append(timed_spawn(hub, f"warmd{i}", "lab_warm_default"))
+            say("spawn", f"{SHORT['lab_warm_default']} {i + 1}/{runs}: {times[-1]:.2f} s")
+            hub.stop_server(f"warmd{i}", wait=120)
+            results["single"]["lab_warm_default"] = summary(times)
+    finally:
+        hub.stop()
+        cleanup_containers()
+        release_mounts(workdir)
+
+
 def run_spawn_benchmarks(
     lean_image: str, plain_image: str, workdir: Path, runs: int, burst_n: int, pool_size: int
 ) -> dict:
@@ -520,6 +582,7 @@ def run_spawn_benchmarks(
         return results
     try:
         warm_phase(lean_image, workdir, runs, pool_size, burst_n, results)
+        warm_defaults_phase(lean_image, workdir, runs, results)
     except Exception as err:  # the cold rows stand; the report says why warm ones are missing
         results["warm_error"] = f"{type(err).__name__}: {str(err).splitlines()[0]}"
         say("pool", f"failed: {type(err).__name__}: {err}")
