@@ -107,11 +107,18 @@ def early_exit_message(exit_code: int | None, oom: bool, output: str) -> str:
 #: Readiness polls: this often per lab starting at the same time, never less often than the cap.
 READINESS_STEP = 0.02
 READINESS_CAP = 0.5
+#: ...and never more often than this share of the time the lab has taken so far.
+READINESS_SHARE = 0.02
 
 
-def readiness_interval(labs_starting: int) -> float:
-    """Seconds between readiness polls of one lab while ``labs_starting`` labs start at once."""
-    return min(READINESS_CAP, READINESS_STEP * max(1, labs_starting))
+def readiness_interval(labs_starting: int, waited: float = 0.0) -> float:
+    """Seconds between readiness polls of one lab while ``labs_starting`` labs start at once.
+
+    A lab is seen at most 20 ms per starting lab, or 2% of its own start time, after it
+    answers; a slow image is not asked 50 times a second for a minute.
+    """
+    busy = READINESS_STEP * max(1, labs_starting)
+    return min(READINESS_CAP, max(busy, READINESS_SHARE * waited))
 
 
 class LabSpawnerMixin(LabSettingsMixin):
@@ -486,8 +493,9 @@ class LabSpawnerMixin(LabSettingsMixin):
         lab ready at 3.1 s is often seen at 6 s. Polling here every 20 ms while one lab
         starts finds it within a few milliseconds (a refused connection on the same
         host costs well under a millisecond); the wait grows with the number of labs
-        starting at once (20 ms each, at most 0.5 s), so fifty labs in a burst do not
-        flood the hub's event loop. A lab that exits while starting is reported at
+        starting at once and with the time this one has taken (see
+        :func:`readiness_interval`), so a burst or a slow image does not flood the
+        hub's event loop. A lab that exits while starting is reported at
         once, with its exit status, instead of after ``http_timeout``.
         """
         if getattr(self, "internal_ssl", False):
@@ -495,7 +503,8 @@ class LabSpawnerMixin(LabSettingsMixin):
         client = AsyncHTTPClient()
         url = f"http://{ip}:{port}{self.server.base_url if self.server else '/'}api"
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.http_timeout
+        began = loop.time()
+        deadline = began + self.http_timeout
         next_state_check = loop.time() + 1.0
         LabSpawnerMixin._labs_waiting_for_server += 1
         try:
@@ -515,7 +524,11 @@ class LabSpawnerMixin(LabSettingsMixin):
                     state = await self.poll()
                     if state is not None:
                         await self._report_early_exit(state)
-                await asyncio.sleep(readiness_interval(LabSpawnerMixin._labs_waiting_for_server))
+                await asyncio.sleep(
+                    readiness_interval(
+                        LabSpawnerMixin._labs_waiting_for_server, loop.time() - began
+                    )
+                )
         finally:
             LabSpawnerMixin._labs_waiting_for_server -= 1
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from labhub.lab_spawner import READINESS_CAP, readiness_interval
 
 
-def test_one_lab_is_polled_often_a_burst_less_often_never_rarer_than_the_cap():
+def test_one_lab_is_polled_often_a_burst_or_a_slow_lab_less_often_never_rarer_than_the_cap():
     assert readiness_interval(0) == readiness_interval(1) == 0.02
+    assert readiness_interval(1, waited=0.9) == 0.02
     assert readiness_interval(10) == 0.2
+    assert readiness_interval(1, waited=10) == 0.2  # seen within 2% of its own start time
     assert readiness_interval(50) == readiness_interval(500) == READINESS_CAP
+    assert readiness_interval(1, waited=300) == READINESS_CAP
 
 
 def test_docker_calls_run_in_several_threads_and_a_wrong_count_is_one_sentence():
