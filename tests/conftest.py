@@ -61,10 +61,11 @@ def lab_prefix(docker_client):
     """A container-name prefix unique to this test; its containers are removed afterwards."""
     prefix = "labt" + secrets.token_hex(3)
     yield prefix
-    for container in docker_client.containers.list(all=True, filters={"name": prefix}):
-        # a Swarm task's container may go on its own between the listing and the removal
+    # the plain listing: containers.list() inspects each one, and a Swarm task's container
+    # may go on its own between the listing and the inspection or the removal
+    for container in docker_client.api.containers(all=True, filters={"name": prefix}):
         with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True)
+            docker_client.api.remove_container(container["Id"], force=True, v=True)
     for volume in docker_client.volumes.list(filters={"label": "org.labhub.managed"}):
         if prefix in volume.name:
             with contextlib.suppress(docker.errors.NotFound):

@@ -383,7 +383,7 @@ def test_profile_reaches_the_swarm_service(
         hub.stop_server("carla")
         # Swarm removes the task's container a moment later; let it, before lab_prefix's cleanup
         deadline = time.monotonic() + 30
-        while docker_client.containers.list(all=True, filters={"name": lab_prefix}):
+        while docker_client.api.containers(all=True, filters={"name": lab_prefix}):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)
