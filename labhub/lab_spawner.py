@@ -450,7 +450,7 @@ class LabSpawnerMixin(LabSettingsMixin):
     async def start(self) -> tuple[str, int]:
         if self.uses_host_network:
             # A host-network lab shares the host's ports: pick a free one, listen on loopback only.
-            self.port = random_port()
+            self.port = self.reserve_host_port()
             self.ip = self.host_listen_ip()
         self.reset_progress()
         if "\x00" in self.user.name:
@@ -485,6 +485,30 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     #: Labs of this hub process waiting for their server to answer (readiness polls share the hub).
     _labs_waiting_for_server = 0
+
+    #: Host ports this hub process has given to host-network labs that start or run. A port
+    #: is free for random_port() until its lab binds it, so in a burst two labs could get
+    #: the same one; the second would be refused as a squatter (it was another lab).
+    _host_ports_in_use: set[int] = set()
+
+    def reserve_host_port(self) -> int:
+        """A free loopback port that no other lab of this hub has been given."""
+        taken = LabSpawnerMixin._host_ports_in_use
+        self.release_host_port()
+        for _ in range(100):
+            port = random_port()
+            if port not in taken:
+                taken.add(port)
+                return port
+        raise LabSpawnError(
+            "The hub found no free port for your lab on this host; try again in a minute, "
+            "and tell the lab admin if this repeats."
+        )
+
+    def release_host_port(self) -> None:
+        """Give this lab's host port back (its lab stopped, failed, or was never started)."""
+        if self.uses_host_network and self.port:
+            LabSpawnerMixin._host_ports_in_use.discard(self.port)
 
     async def wait_for_server(self, ip: str, port: int) -> None:
         """Return as soon as the lab answers HTTP, or fail fast if it stops.
@@ -630,6 +654,7 @@ class LabSpawnerMixin(LabSettingsMixin):
             await self.remove_lab_object()
             self.object_id = ""
         await self.remove_share_volumes()
+        self.release_host_port()
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
@@ -643,6 +668,7 @@ class LabSpawnerMixin(LabSettingsMixin):
         if state.get("host_port"):
             self.port = int(state["host_port"])
             self.ip = self.host_listen_ip()
+            LabSpawnerMixin._host_ports_in_use.add(self.port)  # a restarted hub's running lab
 
     async def host_network_address(self) -> str:
         """The address the hub connects to for a host-network lab."""
@@ -656,6 +682,7 @@ class LabSpawnerMixin(LabSettingsMixin):
     async def stop(self, now: bool = False) -> None:
         await super().stop(now=now)
         await self.remove_share_volumes()
+        self.release_host_port()
 
     async def poll(self) -> int | str | None:
         """None while the lab runs; otherwise its exit status, after removing what it left.

@@ -34,3 +34,27 @@ def test_docker_calls_run_in_several_threads_and_a_wrong_count_is_one_sentence()
     for wrong in (0, 11):
         with pytest.raises(ValueError, match="between 1 and 10"):
             spawner.docker_api_threads = wrong
+
+
+def test_two_host_network_labs_never_get_the_same_port(monkeypatch):
+    """random_port() answers with a port that is free now: a lab that has not bound it yet
+    does not stop it from being handed out again (seen in a burst of 50 cold labs)."""
+    from types import SimpleNamespace
+
+    from traitlets.config import Config
+
+    from labhub import LabDockerSpawner, lab_spawner
+
+    answers = iter([47001, 47001, 47002, 47001])
+    monkeypatch.setattr(lab_spawner, "random_port", lambda: next(answers))
+    monkeypatch.setattr(lab_spawner.LabSpawnerMixin, "_host_ports_in_use", set())
+    c = Config()
+    c.LabDockerSpawner.network_name = "host"
+    ann, ben, cyd = (
+        LabDockerSpawner(config=c, user=SimpleNamespace(name=n)) for n in ("ann", "ben", "cyd")
+    )
+    assert ann.reserve_host_port() == 47001
+    ann.port = 47001
+    assert ben.reserve_host_port() == 47002  # 47001 is ann's, though nothing listens yet
+    ann.release_host_port()  # ann's lab stopped
+    assert cyd.reserve_host_port() == 47001
