@@ -29,6 +29,7 @@ BURST_LABELS = {
     "stock_lean": "stock DockerSpawner, labhub image",
     "lab_cold": "LabDockerSpawner cold, labhub image",
     "lab_warm": "LabDockerSpawner from a full pool",
+    "lab_cold_default": "LabDockerSpawner cold, configure() defaults",
 }
 SHORT_LABELS = {
     "plain": "floor\nplain",
