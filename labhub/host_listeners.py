@@ -5,9 +5,9 @@ before it connects (:meth:`labhub.lab_spawner.LabSpawnerMixin.verify_host_listen
 Asking inside the container costs a ``docker exec`` and a Python start (70-90 ms
 measured here, on every spawn); a hub that runs as root in the engine's PID
 namespace can read the same facts from ``/proc`` in a few milliseconds. Anything
-short of that (another PID namespace, no root, a container gone) returns None and
-the hub asks inside the container as before: this is a shortcut, never a second
-opinion.
+short of that (another PID namespace, no root, a container gone) raises
+:class:`Unknown` and the hub asks inside the container as before: this is a
+shortcut, never a second opinion.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ lab starts the normal way. Either way the user gets the same lab.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from types import SimpleNamespace
 from typing import Any
@@ -257,13 +256,7 @@ class LabWarmPoolMixin(LabSettingsMixin):
     async def remove_warm_lab(self) -> None:
         """Remove a claimed container and release its slot."""
         try:
-            with contextlib.suppress(NotFound):
-                await self.docker("remove_container", self.object_id, force=True, v=True)
-        except warm_pool.ENGINE_ERRORS as err:
-            # the pool's health check removes it once the engine answers again
-            self.log.warning(
-                "Claimed pool container of %s not removed yet: %s", self.user.name, err
-            )
+            await warm_pool.remove_container(self.docker, self.object_id, self.log)
         finally:
             self.object_id = ""
             await self.release_warm_slot()

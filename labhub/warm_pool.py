@@ -118,11 +118,10 @@ class WarmPool:
         self.memory_reserve = memory_reserve
         self.meminfo = meminfo
         self.held_back = ""  # why the pool holds fewer than size (memory), logged once
-        self._starting_names: set[str] = set()
         self._taking: set[str] = set()
         _, self.key = pool.pool_spec(self.template, overrides)
         self.free: dict[str, str] = {}  # container name -> slot, oldest first
-        self.starting = 0
+        self.starting: set[str] = set()  # names of the pool containers being started
         self.failures = 0
         self.disabled = ""
         self._wake = asyncio.Event()
@@ -191,12 +190,14 @@ class WarmPool:
         except Exception as err:
             self.log.error("labhub: warm pool: leftovers could not be checked (%s)", err)
         while not self.disabled:
-            missing = self.size - len(self.free) - self.starting
+            missing = self.size - len(self.free) - len(self.starting)
             if missing > 0 and self._short_of_memory():
                 missing = 0  # looked at again at the next take or health check
             for _ in range(max(0, missing)):
-                self.starting += 1
-                asyncio.ensure_future(self._fill_one())
+                slot = pool.slot_name()
+                name = pool.pool_container_name(self.prefix, slot)
+                self.starting.add(name)
+                asyncio.ensure_future(self._fill_one(name, slot))
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), HEALTH_INTERVAL)
@@ -207,10 +208,7 @@ class WarmPool:
                     self.log.warning("labhub: warm pool: health check failed (%s)", err)
         await self._drain()
 
-    async def _fill_one(self) -> None:
-        slot = pool.slot_name()
-        name = pool.pool_container_name(self.prefix, slot)
-        self._starting_names.add(name)
+    async def _fill_one(self, name: str, slot: str) -> None:
         try:
             async with self._slots:
                 if self.failures:
@@ -238,8 +236,7 @@ class WarmPool:
                 )
             await self._discard(name, slot)
         finally:
-            self._starting_names.discard(name)
-            self.starting -= 1
+            self.starting.discard(name)
             self._wake.set()
 
     def _short_of_memory(self) -> bool:
@@ -249,7 +246,7 @@ class WarmPool:
         if why and not self.held_back:
             self.log.warning(
                 "labhub: warm pool: holding %d of %d: %s; logins beyond it get normal starts",
-                len(self.free) + self.starting,
+                len(self.free) + len(self.starting),
                 self.size,
                 why,
             )
@@ -295,11 +292,7 @@ class WarmPool:
         container left behind then is removed by a later health check.
         """
         try:
-            await self.docker("remove_container", name, force=True, v=True)
-        except NotFound:
-            pass
-        except ENGINE_ERRORS as err:
-            self.log.warning("labhub: warm pool: %s not removed yet (%s)", name, err)
+            await remove_container(self.docker, name, self.log)
         finally:
             await release(self.pool_dir, slot, self.log)
 
@@ -324,7 +317,7 @@ class WarmPool:
             if (
                 pool.is_pool_container_name(self.prefix, name)
                 and name not in self.free
-                and name not in self._starting_names
+                and name not in self.starting
                 and name not in self._taking
             ):
                 self.log.warning("labhub: warm pool: removing %s, left by a broken start", name)
@@ -360,6 +353,21 @@ class WarmPool:
         for name, slot in list(self.free.items()):
             self.free.pop(name, None)
             await self._discard(name, slot)
+
+
+async def remove_container(
+    docker: DockerCall, name: str, log: logging.Logger | logging.LoggerAdapter
+) -> None:
+    """Remove a pool container, running or not; an engine that cannot answer now is logged.
+
+    A container left behind that way is removed by a later health check.
+    """
+    try:
+        await docker("remove_container", name, force=True, v=True)
+    except NotFound:
+        pass
+    except ENGINE_ERRORS as err:
+        log.warning("labhub: warm pool: %s not removed yet (%s)", name, err)
 
 
 async def release(pool_dir: str, slot: str, log: logging.Logger | logging.LoggerAdapter) -> None:
