@@ -1,6 +1,6 @@
 """The plain Jupyter image the spawn benchmarks measure against, built with no image registry.
 
-labhub's default image (labhub.image.DEFAULT_IMAGE) starts lean: it removes
+labhub's default image (labhub.cli.image.DEFAULT_IMAGE) starts lean: it removes
 rfc3987-syntax and lark, which jsonschema's format checkers import when Jupyter
 starts (about 1.2 s). An ordinary Jupyter install still carries them, so the
 plain image is labhub's image with rfc3987-syntax pip-installed back. Its wheels

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.progress import say  # noqa: E402
 from benchmarks.report import plot, table  # noqa: E402
-from labhub.engine import ensure_engine  # noqa: E402
-from labhub.image import DEFAULT_IMAGE, build_offline_image  # noqa: E402
+from labhub.cli.docker_setup import ensure_engine  # noqa: E402
+from labhub.cli.image import DEFAULT_IMAGE, build_offline_image  # noqa: E402
 
 
 def machine() -> dict:

@@ -26,7 +26,7 @@ from traitlets.config import Config
 
 from benchmarks import warm
 from benchmarks.progress import say
-from labhub.folders import ensure_lab_folders, ensure_personal_folder
+from labhub.lab.folders import ensure_lab_folders, ensure_personal_folder
 from tests.support.hub import HubProcess
 
 # Stock DockerSpawner doing the same job as LabDockerSpawner: same uid, mounts, host

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from labhub._version import __version__
 
 if TYPE_CHECKING:
-    from .auth import LabAuthenticator
-    from .docker_spawner import LabDockerSpawner
-    from .hub_config import configure
-    from .swarm_spawner import LabSwarmSpawner
+    from labhub.auth import LabAuthenticator
+    from labhub.hub.configure import configure
+    from labhub.spawner.docker import LabDockerSpawner
+    from labhub.spawner.swarm import LabSwarmSpawner
 
 __all__ = ["__version__", "LabDockerSpawner", "LabSwarmSpawner", "LabAuthenticator", "configure"]
 
 _LAZY = {
-    "LabDockerSpawner": ("docker_spawner", "LabDockerSpawner"),
-    "LabSwarmSpawner": ("swarm_spawner", "LabSwarmSpawner"),
+    "LabDockerSpawner": ("spawner.docker", "LabDockerSpawner"),
+    "LabSwarmSpawner": ("spawner.swarm", "LabSwarmSpawner"),
     "LabAuthenticator": ("auth", "LabAuthenticator"),
-    "configure": ("hub_config", "configure"),
+    "configure": ("hub.configure", "configure"),
 }
 
 

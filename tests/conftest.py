@@ -15,8 +15,8 @@ import textwrap
 import docker
 import pytest
 
-from labhub.engine import EngineError, ensure_engine
-from labhub.image import DEFAULT_IMAGE, ImageBuildError, build_offline_image
+from labhub.cli.docker_setup import EngineError, ensure_engine
+from labhub.cli.image import DEFAULT_IMAGE, ImageBuildError, build_offline_image
 
 from .support.hub import HubProcess
 
@@ -81,7 +81,7 @@ def lab_root(tmp_path):
 @pytest.fixture
 def pool_root(lab_root):
     """The warm pool's folder; whatever a hub left mounted under lab_root is released at the end."""
-    from labhub import pool_mounts
+    from labhub.pool import mounts as pool_mounts
 
     yield lab_root / ".warm-pool"
     for point in pool_mounts.mounts_under(str(lab_root)):

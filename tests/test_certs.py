@@ -1,4 +1,4 @@
-"""labhub.certs: `labhub cert` makes a server certificate that is a leaf, never a CA (review finding 5)."""
+"""labhub.cli.certs: `labhub cert` makes a server certificate that is a leaf, never a CA (review finding 5)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from labhub.certs import make_self_signed
+from labhub.cli.certs import make_self_signed
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import yaml
 from cryptography import x509
 
 from labhub._version import __version__ as labhub_version
-from labhub.certs import make_self_signed
-from labhub.deployment import (
+from labhub.cli.certs import make_self_signed
+from labhub.cli.deployment import (
     Deployment,
     build_wheel,
     labhub_checkout,
@@ -25,7 +25,7 @@ from labhub.deployment import (
     render_files,
     requirements_from_metadata,
 )
-from labhub.image import DEFAULT_IMAGE
+from labhub.cli.image import DEFAULT_IMAGE
 
 from .support.slapd import SEARCH_DN, SEARCH_PW, SilentServer
 

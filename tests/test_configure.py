@@ -8,8 +8,8 @@ import pytest
 from jupyterhub.utils import random_port
 from traitlets.config import Config
 
-from labhub.certs import make_self_signed
-from labhub.hub_config import OPTIONS, LabConfigError, configure, resolve_options
+from labhub.cli.certs import make_self_signed
+from labhub.hub.configure import OPTIONS, LabConfigError, configure, resolve_options
 
 
 @pytest.fixture
@@ -294,7 +294,7 @@ def test_unknown_option_points_at_the_table(base):
     with pytest.raises(LabConfigError) as info:
         configure(Config(), **base, lab_rot="/srv/lab")
     message = info.value.code
-    assert "labhub.options.OPTIONS" in message and "did you mean 'lab_root'" in message
+    assert "labhub.hub.options.OPTIONS" in message and "did you mean 'lab_root'" in message
     assert "\n" not in message
 
 

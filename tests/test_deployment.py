@@ -14,8 +14,8 @@ import pytest
 import requests
 from jupyterhub.utils import random_port
 
-from labhub.deployment import build_wheel, labhub_checkout
-from labhub.image import DEFAULT_IMAGE, build_offline_image
+from labhub.cli.deployment import build_wheel, labhub_checkout
+from labhub.cli.image import DEFAULT_IMAGE, build_offline_image
 
 from .conftest import unavailable
 from .support.browser import Browser

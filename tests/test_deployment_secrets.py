@@ -1,4 +1,4 @@
-"""labhub.deployment: what ``labhub init`` writes keeps its secrets to the owner."""
+"""labhub.cli.deployment: what ``labhub init`` writes keeps its secrets to the owner."""
 
 from __future__ import annotations
 

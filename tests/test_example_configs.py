@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import PyFileConfigLoader
 
-from labhub.certs import make_self_signed
-from labhub.hub_config import OPTIONS
+from labhub.cli.certs import make_self_signed
+from labhub.hub.configure import OPTIONS
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "example_config").glob("*/jupyterhub_config.py"))
 

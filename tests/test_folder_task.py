@@ -1,4 +1,4 @@
-"""labhub.folder_task: the helper's command and mounts without a daemon; LabDockerSpawner with folder_creation="task"."""
+"""labhub.lab.folder_task: the helper's command and mounts without a daemon; LabDockerSpawner with folder_creation="task"."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from labhub import folder_task, folders
-from labhub.names import user_folder_name
+from labhub.lab import folder_task, folders
+from labhub.lab.names import user_folder_name
 
 from .conftest import lab_spawner_config
 from .support.contents import get_file, put_file
@@ -63,8 +63,8 @@ def test_auto_uses_the_hub_only_when_it_can_chown():
 
 
 def test_swarm_defaults_to_task_and_docker_to_auto():
-    from labhub.docker_spawner import LabDockerSpawner
-    from labhub.swarm_spawner import LabSwarmSpawner
+    from labhub.spawner.docker import LabDockerSpawner
+    from labhub.spawner.swarm import LabSwarmSpawner
 
     assert LabSwarmSpawner().folder_creation == "task"
     assert LabDockerSpawner().folder_creation == "auto"

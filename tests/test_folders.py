@@ -1,4 +1,4 @@
-"""labhub.folders on the real filesystem: owner, mode, demo copies, nothing half-made."""
+"""labhub.lab.folders on the real filesystem: owner, mode, demo copies, nothing half-made."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from labhub.folders import LabFolderError, ensure_lab_folders, ensure_personal_folder
+from labhub.lab.folders import LabFolderError, ensure_lab_folders, ensure_personal_folder
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chown to the lab uid needs root")
 
@@ -97,7 +97,7 @@ def test_works_when_the_hub_runs_as_the_lab_uid(tmp_path):
     import subprocess
     import tempfile
 
-    from labhub import folder_task
+    from labhub.lab import folder_task
 
     base = Path(tempfile.mkdtemp(dir="/tmp"))
     try:

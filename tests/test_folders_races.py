@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from labhub import folder_task, folders
+from labhub.lab import folder_task, folders
 
 from .conftest import lab_spawner_config
 from .support.hub import SpawnFailed

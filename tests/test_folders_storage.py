@@ -1,4 +1,4 @@
-"""labhub.folders at spawn on a full or read-only lab_root: one clear sentence, no half-made folder.
+"""labhub.lab.folders at spawn on a full or read-only lab_root: one clear sentence, no half-made folder.
 
 The sentence reaches the user (the spawn page, the API answer) and the admin (the hub log).
 

@@ -17,8 +17,8 @@ import pytest
 from docker.errors import APIError
 from docker.types import HostConfig
 
-from labhub import gpus
-from labhub.lab import Lab, container_spec, service_spec
+from labhub.lab.model import Lab, container_spec, service_spec
+from labhub.profiles import gpus
 
 from .conftest import lab_spawner_config
 from .support.hub import SpawnFailed

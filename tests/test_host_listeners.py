@@ -8,8 +8,13 @@ import time
 
 import pytest
 
-from labhub import host_listeners
-from labhub.host_listeners import Unknown, container_listeners, container_pids, listening_ports
+from labhub.engines import host_listeners
+from labhub.engines.host_listeners import (
+    Unknown,
+    container_listeners,
+    container_pids,
+    listening_ports,
+)
 
 # Two rows of /proc/net/tcp: a listener on 127.0.0.1:8888 (inode 4242) and an
 # established connection from port 8888 (same inode space, state 01).

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from labhub.image import (
+from labhub.cli.image import (
     DEFAULT_IMAGE,
     LEAN_START_REMOVALS,
     MINIMAL_IMAGE,

@@ -1,4 +1,4 @@
-"""labhub.lab: one lab description, translated to a Docker container and a Swarm service, without a daemon."""
+"""labhub.lab.model: one lab description, translated to a Docker container and a Swarm service, without a daemon."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from jupyterhub.objects import Hub
 
 from labhub import LabDockerSpawner, LabSwarmSpawner
-from labhub.lab import LABEL_LAB, Lab, LabSpecError, Overrides, container_spec, service_spec
-from labhub.names import is_valid_object_name
+from labhub.lab.model import LABEL_LAB, Lab, LabSpecError, Overrides, container_spec, service_spec
+from labhub.lab.names import is_valid_object_name
 
 from .support.names import HOSTILE_USERNAMES
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labhub.lab_spawner import READINESS_CAP, readiness_interval
+from labhub.spawner.lifecycle import READINESS_CAP, readiness_interval
 
 
 def test_one_lab_is_polled_often_a_burst_or_a_slow_lab_less_often_never_rarer_than_the_cap():
@@ -43,7 +43,8 @@ def test_two_host_network_labs_never_get_the_same_port(monkeypatch):
 
     from traitlets.config import Config
 
-    from labhub import LabDockerSpawner, lab_spawner
+    from labhub import LabDockerSpawner
+    from labhub.spawner import lifecycle as lab_spawner
 
     answers = iter([47001, 47001, 47002, 47001])
     monkeypatch.setattr(lab_spawner, "random_port", lambda: next(answers))

@@ -1,4 +1,4 @@
-"""labhub.lab_spawner's lifecycle under faults: hub crash, a lab killed from outside, racing
+"""labhub.spawner.lifecycle's lifecycle under faults: hub crash, a lab killed from outside, racing
 spawns, the proxy dying, the Docker engine restarted under running labs.
 
 Every test uses the real engine, a real JupyterHub and configurable-http-proxy on
@@ -23,8 +23,8 @@ import time
 import pytest
 from jupyterhub.utils import url_escape_path
 
-from labhub import pool
-from labhub.names import user_folder_name
+from labhub.lab.names import user_folder_name
+from labhub.pool import model as pool
 
 from .conftest import lab_spawner_config, unavailable
 from .support.contents import put_file, read_file

@@ -1,10 +1,10 @@
-"""labhub.mounts: the Mount dicts Docker and Swarm receive, built without a daemon."""
+"""labhub.lab.mounts: the Mount dicts Docker and Swarm receive, built without a daemon."""
 
 from __future__ import annotations
 
 import pytest
 
-from labhub.mounts import (
+from labhub.lab.mounts import (
     CifsCredentials,
     LabVolumes,
     MountConfigError,

@@ -1,4 +1,4 @@
-"""labhub.mounts on the real engine: Windows shares (CIFS) and driver-option volumes.
+"""labhub.lab.mounts on the real engine: Windows shares (CIFS) and driver-option volumes.
 
 This kernel has no CIFS, so a cifs volume is created by Docker but cannot be
 mounted: exactly the failure path a lab meets when a file server is down. The
@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from labhub.mounts import CifsCredentials, cifs_mount, parse_cifs_share
-from labhub.names import user_folder_name
+from labhub.lab.mounts import CifsCredentials, cifs_mount, parse_cifs_share
+from labhub.lab.names import user_folder_name
 
 from .conftest import lab_spawner_config
 from .support.browser import Browser
@@ -171,7 +171,7 @@ def test_share_mounted_with_the_users_own_login(
     }
     extra = f"""
 from jupyterhub.auth import DummyAuthenticator
-from labhub.docker_spawner import LabDockerSpawner
+from labhub.spawner.docker import LabDockerSpawner
 
 
 class DirectoryLikeAuthenticator(DummyAuthenticator):

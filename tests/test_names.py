@@ -1,4 +1,4 @@
-"""labhub.names: every username maps to one safe folder name, and no two share one."""
+"""labhub.lab.names: every username maps to one safe folder name, and no two share one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from labhub.names import MAX_NAME_LENGTH, is_safe_name, user_folder_name
+from labhub.lab.names import MAX_NAME_LENGTH, is_safe_name, user_folder_name
 
 from .support.names import HOSTILE_USERNAMES
 
@@ -64,7 +64,7 @@ def test_too_short_limit_is_refused():
 
 @pytest.mark.security
 def test_a_named_server_cannot_take_another_users_lab_name():
-    from labhub.names import lab_object_name
+    from labhub.lab.names import lab_object_name
 
     victim = lab_object_name("labhub", "josé")
     # the old rule was {prefix}-{folder}-{servername}: "jose" + the digest in josé's folder name
@@ -76,7 +76,7 @@ def test_a_named_server_cannot_take_another_users_lab_name():
 @pytest.mark.security
 @pytest.mark.parametrize("user", ["x", "a-b", "Zoë", "x" * 60])
 def test_a_folder_helper_is_never_named_like_a_lab(user):
-    from labhub.names import folder_helper_name, lab_object_name
+    from labhub.lab.names import folder_helper_name, lab_object_name
 
     helper = folder_helper_name(lab_object_name("labhub", user))
     labs = {lab_object_name("labhub", user + suffix) for suffix in ("", "-folder", "_folder")}

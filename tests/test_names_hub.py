@@ -1,4 +1,4 @@
-"""labhub.names through a real hub: hostile usernames via the login form and the REST API.
+"""labhub.lab.names through a real hub: hostile usernames via the login form and the REST API.
 
 The form is LabAuthenticator's in dummy mode, XSRF token included. Each name is
 either refused, or becomes a hub user whose lab writes into exactly one folder of
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from labhub.auth.usernames import split_login
-from labhub.names import MAX_NAME_LENGTH, user_folder_name
+from labhub.lab.names import MAX_NAME_LENGTH, user_folder_name
 
 from .conftest import lab_spawner_config
 from .support.browser import Browser

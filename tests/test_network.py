@@ -13,7 +13,7 @@ import pytest
 from traitlets.config import Config
 
 from labhub import configure
-from labhub.network import (
+from labhub.engines.network import (
     ICC_OPTION,
     LABEL_NETWORK,
     LabNetworkError,
@@ -23,7 +23,7 @@ from labhub.network import (
     network_create_args,
     parse_listener_report,
 )
-from labhub.options import DEFAULT_NETWORK, DEFAULT_NETWORK_SUBNET
+from labhub.hub.options import DEFAULT_NETWORK, DEFAULT_NETWORK_SUBNET
 
 # --- pure: the network labhub makes, and where the hub listens ----------------------------
 
@@ -232,12 +232,12 @@ class _Squatter(BaseHTTPRequestHandler):
 
 #: Config lines for a hub that cannot read the lab's processes from /proc (a hub in a container).
 ASK_INSIDE = """
-import labhub.host_listeners
+import labhub.engines.host_listeners
 
 def _unknown(*args, **kwargs):
-    raise labhub.host_listeners.Unknown("this test's hub asks inside the lab")
+    raise labhub.engines.host_listeners.Unknown("this test's hub asks inside the lab")
 
-labhub.host_listeners.container_listeners = _unknown
+labhub.engines.host_listeners.container_listeners = _unknown
 """
 
 
@@ -265,9 +265,9 @@ def test_host_networking_refuses_a_program_squatting_the_labs_port(
                 lab_prefix,
                 textwrap.dedent(
                     f"""
-                    import labhub.lab_spawner
+                    import labhub.spawner.lifecycle
                     # the port the squatter already holds is the one the hub picks
-                    labhub.lab_spawner.random_port = lambda: {port}
+                    labhub.spawner.lifecycle.random_port = lambda: {port}
                     """
                 )
                 + (ASK_INSIDE if where == "inside the lab" else ""),

@@ -1,12 +1,12 @@
-"""labhub.options: the one table of settings, and the one authentication-mode rule."""
+"""labhub.hub.options: the one table of settings, and the one authentication-mode rule."""
 
 from __future__ import annotations
 
 import pytest
 from traitlets.config import Config
 
-from labhub import options
-from labhub.options import (
+from labhub.hub import options
+from labhub.hub.options import (
     AUTH_MODES,
     BY_NAME,
     DUMMY,
@@ -35,7 +35,7 @@ def test_every_option_is_documented_and_named_once():
 def test_trait_defaults_come_from_the_table():
     """The traits and configure() share one default: change it in options.py and both follow."""
     from labhub.auth import LabAuthenticator
-    from labhub.docker_spawner import LabDockerSpawner
+    from labhub.spawner.docker import LabDockerSpawner
 
     traits = LabDockerSpawner.class_traits()
     assert traits["lab_root"].default_value == BY_NAME["lab_root"].default
@@ -141,7 +141,7 @@ def test_unknown_option_names_the_table_and_close_matches():
     with pytest.raises(OptionError) as info:
         resolve({"lab_rot": "/srv/lab", "colour": "blue"}, {})
     message = str(info.value)
-    assert "labhub.options.OPTIONS" in message
+    assert "labhub.hub.options.OPTIONS" in message
     assert "'lab_rot' (did you mean 'lab_root'" in message
     assert "'colour', " in message  # nothing close to suggest
     assert "\n" not in message and message.endswith(".")
@@ -151,7 +151,7 @@ def test_unknown_option_names_the_table_and_close_matches():
     ("spawner_class", "kind"),
     [
         ("labhub.LabDockerSpawner", "docker"),
-        ("labhub.docker_spawner.LabDockerSpawner", "docker"),
+        ("labhub.spawner.docker.LabDockerSpawner", "docker"),
         ("lab-swarm", "swarm"),
         ("labhub.LabSwarmSpawner", "swarm"),
         ("dockerspawner.DockerSpawner", None),
@@ -163,7 +163,7 @@ def test_spawner_kind(spawner_class, kind):
 
 
 def test_spawner_kind_of_a_class():
-    from labhub.swarm_spawner import LabSwarmSpawner
+    from labhub.spawner.swarm import LabSwarmSpawner
 
     assert spawner_kind(LabSwarmSpawner) == "swarm"
 
@@ -180,9 +180,10 @@ def dev_mode(monkeypatch, tmp_path):
 
 
 def test_dev_mode_true_is_dummy_in_authenticator_configure_check_and_run(dev_mode):
-    from labhub import checks, cli
     from labhub.auth import LabAuthenticator
-    from labhub.hub_config import configure
+    from labhub.cli import checks
+    from labhub.cli import main as cli
+    from labhub.hub.configure import configure
 
     # the hub's authenticator, with no mode configured
     assert LabAuthenticator(config=Config()).mode == DUMMY
@@ -205,9 +206,9 @@ def test_dev_mode_true_is_dummy_in_authenticator_configure_check_and_run(dev_mod
 
 
 def test_dev_mode_off_is_ldap_everywhere(dev_mode, monkeypatch):
-    from labhub import checks
     from labhub.auth import LabAuthenticator
-    from labhub.hub_config import configure
+    from labhub.cli import checks
+    from labhub.hub.configure import configure
 
     monkeypatch.setenv("DEV_MODE", "false")
     c = Config()

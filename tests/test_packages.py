@@ -10,8 +10,8 @@ import pytest
 from traitlets.config import Config
 
 from labhub import LabDockerSpawner
-from labhub.mounts import personal_folder
-from labhub.packages import (
+from labhub.lab.mounts import personal_folder
+from labhub.lab.packages import (
     PACKAGES_MOUNT_PATH,
     packages_environment,
     packages_folder,

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from labhub import pool
-from labhub.lab import Lab, Overrides
+from labhub.lab.model import Lab, Overrides
+from labhub.pool import model as pool
 
 
 def bind(source: str, target: str, read_only: bool = False) -> dict:
@@ -146,7 +146,7 @@ MemAvailable:    3000000 kB
 
 
 def test_the_pool_leaves_a_tenth_of_the_host_or_2_gib_to_labs_unless_told():
-    from labhub.warm_pool import MIN_MEMORY_RESERVE, meminfo_bytes, memory_reserve
+    from labhub.pool.warm_pool import MIN_MEMORY_RESERVE, meminfo_bytes, memory_reserve
 
     assert meminfo_bytes(MEMINFO, "MemAvailable") == 3000000 * 1024
     assert meminfo_bytes(MEMINFO, "Nope") is None
@@ -156,7 +156,7 @@ def test_the_pool_leaves_a_tenth_of_the_host_or_2_gib_to_labs_unless_told():
 
 
 def test_no_waiting_container_starts_into_the_labs_reserve():
-    from labhub.warm_pool import memory_shortfall
+    from labhub.pool.warm_pool import memory_shortfall
 
     assert memory_shortfall(MEMINFO, 2 * 1024**3) == ""
     why = memory_shortfall(MEMINFO, 4 * 1024**3)

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from labhub import pool, pool_mounts
+from labhub.pool import model as pool
+from labhub.pool import mounts as pool_mounts
 
 from .support.contents import get_file, put_file
 from .support.pools import free_pool, pool_hub, wait_full

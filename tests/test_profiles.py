@@ -16,10 +16,10 @@ import pytest
 from tornado import web
 from traitlets.config import Config
 
-from labhub import profiles
-from labhub.docker_spawner import LabDockerSpawner
-from labhub.lab import container_spec, service_spec
-from labhub.swarm_spawner import LabSwarmSpawner
+from labhub.lab.model import container_spec, service_spec
+from labhub.profiles import rules as profiles
+from labhub.spawner.docker import LabDockerSpawner
+from labhub.spawner.swarm import LabSwarmSpawner
 
 from .conftest import lab_spawner_config
 from .support.browser import Browser
@@ -327,7 +327,7 @@ def test_profile_group_missing_from_the_directory_stops_the_hub(
 def test_named_servers_each_get_their_own_container_and_profile(
     hub_factory, lab_image, lab_root, lab_prefix, docker_client
 ):
-    from labhub.names import lab_object_name
+    from labhub.lab.names import lab_object_name
 
     everyone = [{**p, "allowed_groups": None} for p in PROFILES]
     hub = hub_factory(

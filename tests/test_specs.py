@@ -1,10 +1,10 @@
-"""labhub.specs: who a lab runs as, the override merge and the hardening, without a daemon."""
+"""labhub.lab.specs: who a lab runs as, the override merge and the hardening, without a daemon."""
 
 from __future__ import annotations
 
 import pytest
 
-from labhub.specs import deep_merge, harden_host_config, harden_service_container, run_as
+from labhub.lab.specs import deep_merge, harden_host_config, harden_service_container, run_as
 
 
 def test_direct_strategy_runs_as_lab_uid():

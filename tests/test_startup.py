@@ -1,4 +1,4 @@
-"""labhub.startup: broken configurations stop the hub with one clear sentence and no traceback.
+"""labhub.hub.startup: broken configurations stop the hub with one clear sentence and no traceback.
 
 Each case starts a real JupyterHub with one wrong setting and expects it to exit
 on its own, non-zero, before serving anything, with a log that names the
@@ -177,7 +177,7 @@ def test_broken_configuration_stops_the_hub(tmp_path, lab_image, config, env, wo
 
 
 def two_certificates(folder: Path) -> dict[str, str]:
-    from labhub.certs import make_self_signed
+    from labhub.cli.certs import make_self_signed
 
     paths = {}
     for name in ("one", "two"):

@@ -96,14 +96,14 @@ def test_folder_created_by_a_task_on_the_node(
 ):
     extra = 'c.LabSwarmSpawner.folder_creation = "task"\n'  # the default, said out loud
     # the hub does not create anything itself: only the root folders exist, owned by the lab
-    from labhub.folders import ensure_lab_folders
+    from labhub.lab.folders import ensure_lab_folders
 
     ensure_lab_folders(
         str(lab_root / "personal_notebooks"), str(lab_root / "shared_notebooks"), 2100, 2100
     )
     hub = hub_factory(swarm_config(lab_image, lab_root, lab_prefix, extra))
     name = hub.spawn("Bob Task")["name"]
-    from labhub.names import user_folder_name
+    from labhub.lab.names import user_folder_name
 
     folder = lab_root / "personal_notebooks" / user_folder_name(name)
     st = folder.stat()

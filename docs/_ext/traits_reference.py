@@ -2,7 +2,7 @@
 
 Every configurable trait of labhub's classes carries a ``help=`` text written as
 user documentation, and every configure() option is a row of
-:data:`labhub.options.OPTIONS`; this page lists both, so the reference never
+:data:`labhub.hub.options.OPTIONS`; this page lists both, so the reference never
 drifts from code.
 """
 
@@ -13,10 +13,10 @@ import inspect
 from pathlib import Path
 
 CLASSES = [
-    ("labhub.docker_spawner", "LabDockerSpawner"),
-    ("labhub.swarm_spawner", "LabSwarmSpawner"),
+    ("labhub.spawner.docker", "LabDockerSpawner"),
+    ("labhub.spawner.swarm", "LabSwarmSpawner"),
     ("labhub.auth", "LabAuthenticator"),
-    ("labhub.gateway", "GatewaySettingsMixin"),
+    ("labhub.spawner.gateway", "GatewaySettingsMixin"),
 ]
 
 
@@ -31,9 +31,9 @@ def _own_traits(cls) -> list:
 
 
 def _configure_options() -> list[str]:
-    """The configure() options, from the one table in labhub.options."""
+    """The configure() options, from the one table in labhub.hub.options."""
     try:
-        from labhub.options import OPTIONS, SPAWNER_SECTION
+        from labhub.hub.options import OPTIONS, SPAWNER_SECTION
     except ImportError:
         return []
     lines = [

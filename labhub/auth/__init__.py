@@ -1,5 +1,5 @@
 """LabAuthenticator: a development login or LDAP / Active Directory, chosen by one setting."""
 
-from .authenticator import LabAuthenticator
+from labhub.auth.authenticator import LabAuthenticator
 
 __all__ = ["LabAuthenticator"]

@@ -16,11 +16,11 @@ from ldapauthenticator import LDAPAuthenticator
 from tornado import web
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
-from ..options import BY_NAME, DUMMY, OptionError, auth_mode
-from ..startup import check_spawner_config, refuse_to_start
-from . import groups
-from .directory import DirectorySettings, DirectoryUnavailable, directory_login
-from .usernames import LoginRefused, split_login
+from labhub.auth import groups
+from labhub.auth.directory import DirectorySettings, DirectoryUnavailable, directory_login
+from labhub.auth.usernames import LoginRefused, split_login
+from labhub.hub.options import BY_NAME, DUMMY, OptionError, auth_mode
+from labhub.hub.startup import check_spawner_config, refuse_to_start
 
 
 def is_loopback_bind(bind_url: str) -> bool:
@@ -50,7 +50,7 @@ class LabAuthenticator(LDAPAuthenticator):
         help="""``ldap`` (production: LDAP or Active Directory) or ``dummy`` (development:
         any username, the one ``dummy_password``). Defaults to the environment:
         ``LABHUB_AUTH_MODE``, else ``DEV_MODE`` set to 1/true/yes/on for dummy, else
-        ``ldap`` (:func:`labhub.options.auth_mode`, the rule configure() and ``labhub
+        ``ldap`` (:func:`labhub.hub.options.auth_mode`, the rule configure() and ``labhub
         check`` use too).""",
     )
 
@@ -220,7 +220,7 @@ class LabAuthenticator(LDAPAuthenticator):
         """The hub's own port serves the login form too: loopback or the labs' own gateway only."""
         if app is None or self.dummy_allow_non_loopback:
             return
-        from ..network import lab_network_gateway
+        from labhub.engines.network import lab_network_gateway
 
         hub = getattr(app, "hub", None)
         hub_bind = getattr(hub, "bind_url", "") or f"http://{getattr(app, 'hub_ip', '')}:8081/"

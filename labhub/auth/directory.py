@@ -18,7 +18,7 @@ from ldap3.core.exceptions import LDAPBindError, LDAPCommunicationError, LDAPExc
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from . import groups
+from labhub.auth import groups
 
 log = logging.getLogger("labhub.auth")
 

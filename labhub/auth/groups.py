@@ -105,7 +105,11 @@ def missing_groups(settings: Any, names: Iterable[str]) -> list[str]:
     server that answers; DirectoryUnavailable when none does. With
     ``group_member_attribute`` (AD), groups may live anywhere: nothing is reported.
     """
-    from .directory import DirectoryUnavailable, _bind, _server  # directory imports this module
+    from labhub.auth.directory import (  # directory imports this module
+        DirectoryUnavailable,
+        _bind,
+        _server,
+    )
 
     wanted = list(dict.fromkeys(names))
     if not wanted or not settings.group_search_base:

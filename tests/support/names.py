@@ -7,7 +7,7 @@ metacharacters, blanks, and names that Swarm's stricter service names refuse.
 
 from __future__ import annotations
 
-from labhub.names import MAX_NAME_LENGTH, user_folder_name
+from labhub.lab.names import MAX_NAME_LENGTH, user_folder_name
 
 #: (class, name); the class is what the report's table counts.
 HOSTILE: list[tuple[str, str]] = [

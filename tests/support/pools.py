@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 import time
 
-from labhub import pool
+from labhub.pool import model as pool
 
 POOL_CONFIG = """
 # labhub's authenticator starts the pool with the hub, before the first login

@@ -16,17 +16,23 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .certs import CertificateError, make_self_signed
-from .deployment import Deployment, DeploymentError, is_deployment, place_wheel, write_deployment
-from .engine import EngineError, ensure_engine
-from .image import (
+from labhub.cli.certs import CertificateError, make_self_signed
+from labhub.cli.deployment import (
+    Deployment,
+    DeploymentError,
+    is_deployment,
+    place_wheel,
+    write_deployment,
+)
+from labhub.cli.docker_setup import EngineError, ensure_engine
+from labhub.cli.image import (
     DEFAULT_IMAGE,
     MINIMAL_IMAGE,
     ImageBuildError,
     build_offline_image,
     image_exists,
 )
-from .options import DEFAULT_IP, DUMMY, HTTPS_PORT
+from labhub.hub.options import DEFAULT_IP, DUMMY, HTTPS_PORT
 
 
 class CommandError(Exception):
@@ -85,7 +91,7 @@ def ensure_system_packages(image: str) -> None:
 
 
 def _engine_socket_answers() -> bool:
-    from .engine import engine_answers
+    from labhub.cli.docker_setup import engine_answers
 
     return engine_answers()
 
@@ -186,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config.write_text(
             run_config(data, image, args.ip, args.port, str(cert), str(key), str(password_file))
         )
-        from .checks import CheckFailed, load_config
+        from labhub.cli.checks import CheckFailed, load_config
 
         # load it as the hub will: a bad LABHUB_* variable stops here in one sentence, not in hub.log
         try:
@@ -316,7 +322,7 @@ def cmd_build_image(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .checks import run_checks
+    from labhub.cli.checks import run_checks
 
     return run_checks(args.config)
 

@@ -1,11 +1,11 @@
 """Spawn profiles and GPUs on a lab spawner: the settings, the form, and the steps around ``start()``.
 
-``LabProfileMixin`` sits before :class:`~labhub.lab_spawner.LabSpawnerMixin` in
+``LabProfileMixin`` sits before :class:`~labhub.spawner.lifecycle.LabSpawnerMixin` in
 both engine classes. Before anything is created it picks the user's profile
 (refusing a forged one with a 4xx), sets the profile's overrides on the spawner,
 and takes the lab's GPUs from the hub's pool; ``describe_lab()`` then carries all
 of it into the one lab description that Docker and Swarm translate. The rules
-themselves are pure, in :mod:`labhub.profiles` and :mod:`labhub.gpus`.
+themselves are pure, in :mod:`labhub.profiles.rules` and :mod:`labhub.profiles.gpus`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from docker.errors import APIError
 from tornado import web
 from traitlets import Enum, List, TraitError, Unicode, default, validate
 
-from . import gpus, profiles
-from .lab import Lab
-from .lab_settings import LabSettingsMixin, LabSpawnError
+from labhub.lab.model import Lab
+from labhub.profiles import gpus
+from labhub.profiles import rules as profiles
+from labhub.spawner.settings import LabSettingsMixin, LabSpawnError
 
 
 def _refuse(status: int, message: str) -> web.HTTPError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .mounts import bind_mount, personal_folder
+from labhub.lab.mounts import bind_mount, personal_folder
 
 #: Where a user's package folder appears inside the container.
 PACKAGES_MOUNT_PATH = "/opt/labhub/packages"
@@ -25,7 +25,7 @@ PACKAGES_ENV = "LABHUB_PACKAGES"
 def packages_folder(packages_root: str, username: str) -> str:
     """The host path of ``username``'s package folder: a direct child of ``packages_root``.
 
-    Named like the personal notebook folder (:func:`labhub.names.user_folder_name`).
+    Named like the personal notebook folder (:func:`labhub.lab.names.user_folder_name`).
     """
     return personal_folder(packages_root, username)
 

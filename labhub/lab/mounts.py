@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .names import user_folder_name
+from labhub.lab.names import user_folder_name
 
 #: Label put on every volume labhub creates, so they can be found and cleaned up.
 LABEL_MANAGED = "org.labhub.managed"

@@ -15,7 +15,7 @@ to the admin and are opened the ordinary way.
 
 The module uses the standard library only: the folder helper (a root container
 or Swarm task) runs this very file with ``python3 -c``, see
-:mod:`labhub.folder_task` and :func:`run_helper`.
+:mod:`labhub.lab.folder_task` and :func:`run_helper`.
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ def ensure_personal_folder(
 
 
 def run_helper(argv: list[str]) -> int:
-    """The folder helper's entry point; ``argv`` as :func:`labhub.folder_task.helper_command` builds it.
+    """The folder helper's entry point; ``argv`` as :func:`labhub.lab.folder_task.helper_command` builds it.
 
     Arguments: folder uid gid folder_mode demo_dir, then (lab folder, mode) pairs;
     modes in octal. Returns the exit status; a failure is one sentence on stderr.

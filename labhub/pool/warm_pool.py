@@ -9,8 +9,8 @@ spawns can never take the same one. At hub start, free pool containers of the
 same configuration are adopted and every other one is removed; slot folders with
 no container are released.
 
-What a pool container is and how it becomes a lab: :mod:`labhub.pool`; the host
-mounts: :mod:`labhub.pool_mounts`.
+What a pool container is and how it becomes a lab: :mod:`labhub.pool.model`; the host
+mounts: :mod:`labhub.pool.mounts`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from requests import RequestException
 
-from . import pool, pool_mounts
-from .lab import Lab, Overrides
+from labhub.lab.model import Lab, Overrides
+from labhub.pool import model as pool
+from labhub.pool import mounts as pool_mounts
 
 #: CPU weight of a pool container until someone takes it (Docker's default is 1024).
 WAITING_CPU_SHARES = 64

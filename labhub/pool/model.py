@@ -28,7 +28,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .lab import Lab, Overrides, container_spec
+from labhub.lab.model import Lab, Overrides, container_spec
 
 #: Label on every pool container: the template key it was made from.
 LABEL_POOL = "org.labhub.pool"

@@ -11,8 +11,8 @@ from typing import Any
 
 from traitlets.config import Config, PyFileConfigLoader
 
-from .certs import CertificateError, check_certificate
-from .options import (
+from labhub.cli.certs import CertificateError, check_certificate
+from labhub.hub.options import (
     DEFAULT_LAB_GID,
     DEFAULT_LAB_ROOT,
     DEFAULT_LAB_UID,
@@ -78,7 +78,7 @@ def check_docker(c: Config) -> str:
 def check_image(c: Config) -> str:
     import docker
 
-    from .image import DEFAULT_IMAGE
+    from labhub.cli.image import DEFAULT_IMAGE
 
     image = _spawner_section(c).get("image", DEFAULT_IMAGE)
     try:

@@ -4,11 +4,11 @@ Used when the hub cannot make a user's folder itself: the hub does not run as
 root (so it cannot ``chown`` to the lab uid), or ``lab_root`` is mounted only on
 the nodes that run labs. The engine classes run the helper (a one-shot
 container on Docker, a one-shot task on Swarm); this module only says what it
-does, which is what :func:`labhub.folders.ensure_personal_folder` does on the
-hub, with the owners and modes taken from :mod:`labhub.folders`.
+does, which is what :func:`labhub.lab.folders.ensure_personal_folder` does on the
+hub, with the owners and modes taken from :mod:`labhub.lab.folders`.
 
 Every path, id and mode is passed as an argument to a fixed program (the
-source of :mod:`labhub.folders`), never pasted into it, so no user name can
+source of :mod:`labhub.lab.folders`), never pasted into it, so no user name can
 reach the interpreter as code.
 """
 
@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from . import folders
-from .folders import PERSONAL_MODE, lab_folder_modes
-from .mounts import bind_mount
+from labhub.lab import folders
+from labhub.lab.folders import PERSONAL_MODE, lab_folder_modes
+from labhub.lab.mounts import bind_mount
 
 #: Label put on helper containers and services, so admins can find leftovers.
 LABEL_HELPER = "org.labhub.folder-task"
@@ -30,7 +30,7 @@ DEMO_TARGET = "/labhub-demo"
 #: How long a helper may take before the spawn fails.
 TIMEOUT = 120
 
-#: The helper's program: this very :mod:`labhub.folders` file, run by the image's ``python3``.
+#: The helper's program: this very :mod:`labhub.lab.folders` file, run by the image's ``python3``.
 #: Shell cannot open folders without following links, so the helper does not use it.
 #: Arguments: folder uid gid folder_mode demo_dir, then (root, mode) pairs.
 FOLDER_SCRIPT = inspect.getsource(folders) + "\n\nraise SystemExit(run_helper(sys.argv[1:]))\n"

@@ -12,18 +12,18 @@ from docker.types import ContainerSpec, Placement, RestartPolicy, TaskTemplate
 from dockerspawner import SwarmSpawner
 from traitlets import List, Unicode, default
 
-from . import folder_task
-from .lab import Lab, Overrides, service_spec
-from .lab_spawner import EXIT_OUTPUT_LINES, LabSpawnerMixin
-from .mounts import LABEL_USER, redacted
-from .names import folder_helper_name
-from .profile_spawner import LabProfileMixin
+from labhub.lab import folder_task
+from labhub.lab.model import Lab, Overrides, service_spec
+from labhub.lab.mounts import LABEL_USER, redacted
+from labhub.lab.names import folder_helper_name
+from labhub.profiles.spawner import LabProfileMixin
+from labhub.spawner.lifecycle import EXIT_OUTPUT_LINES, LabSpawnerMixin
 
 
 class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
     """The lab of LabDockerSpawner, run as a Swarm service so a user's lab can start on any node.
 
-    The service is the Swarm translation of the same :class:`labhub.lab.Lab` as
+    The service is the Swarm translation of the same :class:`labhub.lab.model.Lab` as
     LabDockerSpawner's container: the same mounts (named volumes keep their driver
     options, NFS and CIFS, instead of becoming binds), the same admin overrides and
     the same hardening. ``lab_root`` must be storage every node sees at the same

@@ -26,7 +26,7 @@ DEFAULT_SPAWNER = "docker"
 #: the spawner_class configure() writes for each ``spawner``, and the entry-point alias of each
 SPAWNER_CLASSES = {"docker": "labhub.LabDockerSpawner", "swarm": "labhub.LabSwarmSpawner"}
 SPAWNER_ALIASES = {"lab-docker": "docker", "lab-swarm": "swarm"}
-#: the labs' own isolated bridge network (labhub.network), and its subnet: the hub listens on its gateway
+#: the labs' own isolated bridge network (labhub.engines.network), and its subnet: the hub listens on its gateway
 DEFAULT_NETWORK = "labhub-labs"
 DEFAULT_NETWORK_SUBNET = "10.213.0.0/20"
 DEFAULT_IP = "127.0.0.1"
@@ -389,7 +389,7 @@ def unknown_options_message(names: list[str]) -> str:
             hints.append(repr(name))
     return (
         f"configure() got unknown options {', '.join(hints)}; "
-        "the options are listed in labhub.options.OPTIONS."
+        "the options are listed in labhub.hub.options.OPTIONS."
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from .options import DEFAULT_NETWORK, DEFAULT_NETWORK_SUBNET
+from labhub.hub.options import DEFAULT_NETWORK, DEFAULT_NETWORK_SUBNET
 
 #: Label on every network labhub creates.
 LABEL_NETWORK = "org.labhub.network"
@@ -140,7 +140,7 @@ def ensure_lab_network(client: Any, name: str, subnet: str) -> NetworkReport:
 
 def lab_network_gateway(app: Any) -> str | None:
     """The gateway address of the configured lab spawner's own network, or None (host network, other spawner)."""
-    from .lab_settings import LabSettingsMixin
+    from labhub.spawner.settings import LabSettingsMixin
 
     spawner_class = getattr(app, "spawner_class", None)
     if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabSettingsMixin):

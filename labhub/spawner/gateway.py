@@ -12,7 +12,7 @@ from typing import Any
 from traitlets import Bool, Float, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from .options import DEFAULT_GATEWAY_CONNECT_TIMEOUT, DEFAULT_GATEWAY_REQUEST_TIMEOUT
+from labhub.hub.options import DEFAULT_GATEWAY_CONNECT_TIMEOUT, DEFAULT_GATEWAY_REQUEST_TIMEOUT
 
 
 def gateway_environment(

@@ -3,7 +3,7 @@
 ``LabSettingsMixin`` holds the traits (folders, uid/gid, shares, demo notebooks)
 with their help texts and validation, and the values derived from them for one
 user (folder name, layout, run-as identity). The steps of a spawn are in
-:mod:`labhub.lab_spawner`.
+:mod:`labhub.spawner.lifecycle`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ from typing import Any
 
 from traitlets import Bool, Dict, Enum, Int, List, Unicode, default, validate
 
-from . import mounts
-from .gateway import GatewaySettingsMixin
-from .names import user_folder_name
-from .options import DEFAULT_LAB_GID, DEFAULT_LAB_ROOT, DEFAULT_LAB_UID, DEFAULT_UID_STRATEGY
-from .package_settings import PackageSettingsMixin
-from .paths import share_dir
-from .specs import UID_STRATEGIES, run_as
+from labhub.hub.options import (
+    DEFAULT_LAB_GID,
+    DEFAULT_LAB_ROOT,
+    DEFAULT_LAB_UID,
+    DEFAULT_UID_STRATEGY,
+)
+from labhub.lab import mounts
+from labhub.lab.names import user_folder_name
+from labhub.lab.specs import UID_STRATEGIES, run_as
+from labhub.paths import share_dir
+from labhub.spawner.gateway import GatewaySettingsMixin
+from labhub.spawner.package_settings import PackageSettingsMixin
 
 
 class LabSpawnError(RuntimeError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .options import UID_STRATEGIES
+from labhub.hub.options import UID_STRATEGIES
 
 
 def run_as(strategy: str, uid: int, gid: int, nb_user: str, home: str) -> dict[str, Any]:

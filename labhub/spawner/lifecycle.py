@@ -1,9 +1,9 @@
 """The steps every lab spawner takes, for Docker and Swarm alike: folders, the lab, readiness, cleanup.
 
-``LabSpawnerMixin`` gathers the settings of :class:`~labhub.lab_settings.LabSettingsMixin`
-once per spawn into a :class:`labhub.lab.Lab` and leaves only the engine's own
-work to :class:`~labhub.docker_spawner.LabDockerSpawner` and
-:class:`~labhub.swarm_spawner.LabSwarmSpawner`: turning that description into a
+``LabSpawnerMixin`` gathers the settings of :class:`~labhub.spawner.settings.LabSettingsMixin`
+once per spawn into a :class:`labhub.lab.model.Lab` and leaves only the engine's own
+work to :class:`~labhub.spawner.docker.LabDockerSpawner` and
+:class:`~labhub.spawner.swarm.LabSwarmSpawner`: turning that description into a
 container or a service, running the folder helper, and removing what they made.
 Each method exists once; the engine classes add hooks, never second copies.
 """
@@ -20,13 +20,14 @@ from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Bool, Enum, Int, Unicode, default, validate
 
-from . import folder_task, folders, host_listeners, mounts, network
-from .lab import LABEL_LAB, Lab, LabSpecError, Overrides
-from .lab_settings import LabSettingsMixin, LabSpawnError
-from .mounts import LABEL_USER
-from .names import lab_object_name
+from labhub.engines import host_listeners, network
+from labhub.lab import folder_task, folders, mounts
+from labhub.lab.model import LABEL_LAB, Lab, LabSpecError, Overrides
+from labhub.lab.mounts import LABEL_USER
+from labhub.lab.names import lab_object_name
+from labhub.spawner.settings import LabSettingsMixin, LabSpawnError
 
-#: Each part of :class:`labhub.lab.Overrides` and the spawner setting it comes from.
+#: Each part of :class:`labhub.lab.model.Overrides` and the spawner setting it comes from.
 OVERRIDE_SETTINGS = {
     "create_kwargs": "extra_create_kwargs",
     "host_config": "extra_host_config",

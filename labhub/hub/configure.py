@@ -2,7 +2,7 @@
 
 Every option can also come from a ``LABHUB_<NAME>`` environment variable, so one
 ``jupyterhub_config.py`` serves a laptop and production. The options, their
-defaults and allowed values are in :mod:`labhub.options`.
+defaults and allowed values are in :mod:`labhub.hub.options`.
 
 configure() fills in, it never clobbers: an option given as a keyword argument or
 in ``LABHUB_*`` is written; everything else (defaults, and values derived from
@@ -21,9 +21,9 @@ from typing import Any
 
 from traitlets.config import Config, LazyConfigValue
 
-from .certs import CertificateError, check_certificate
-from .network import LabNetworkError, gateway_address
-from .options import (
+from labhub.cli.certs import CertificateError, check_certificate
+from labhub.engines.network import LabNetworkError, gateway_address
+from labhub.hub.options import (
     DEFAULT_LDAP_TLS,
     HTTP_PORT,
     HTTPS_PORT,
@@ -165,12 +165,12 @@ def _idle_culler(w: _Writer, timeout: int) -> None:
 def configure(c: Any, **options: Any) -> dict[str, Any]:
     """Wire a complete lab into the JupyterHub config ``c``; return the resolved options.
 
-    Keyword names are those of :data:`labhub.options.OPTIONS`; each also reads
+    Keyword names are those of :data:`labhub.hub.options.OPTIONS`; each also reads
     ``LABHUB_<NAME>``. Given options are written; defaults and derived values fill in
     only what ``c`` does not set yet. A wrong value stops the hub at start with one
     sentence.
     """
-    from .image import DEFAULT_IMAGE
+    from labhub.cli.image import DEFAULT_IMAGE
 
     try:
         v, explicit = resolve(options, os.environ)
@@ -275,7 +275,7 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
         "gateway_connect_timeout",
         "gateway_validate_cert",
     ):
-        # the defaults live in the traits (from labhub.options); only given values are written
+        # the defaults live in the traits (from labhub.hub.options); only given values are written
         if option in explicit:
             w.put(spawner, option, v[option], option)
 

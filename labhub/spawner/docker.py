@@ -9,12 +9,17 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from dockerspawner import DockerSpawner
 
-from . import folder_task
-from .lab import LABEL_LAB, Lab, Overrides, container_spec
-from .lab_spawner import EXIT_OUTPUT_LINES, LOOPBACK, LabSpawnerMixin, mount_failure_message
-from .mounts import LABEL_USER, redacted
-from .pool_spawner import LabWarmPoolMixin
-from .profile_spawner import LabProfileMixin
+from labhub.lab import folder_task
+from labhub.lab.model import LABEL_LAB, Lab, Overrides, container_spec
+from labhub.lab.mounts import LABEL_USER, redacted
+from labhub.pool.spawner import LabWarmPoolMixin
+from labhub.profiles.spawner import LabProfileMixin
+from labhub.spawner.lifecycle import (
+    EXIT_OUTPUT_LINES,
+    LOOPBACK,
+    LabSpawnerMixin,
+    mount_failure_message,
+)
 
 __all__ = ["LABEL_LAB", "LOOPBACK", "LabDockerSpawner", "mount_failure_message"]
 
@@ -24,7 +29,7 @@ class LabDockerSpawner(LabWarmPoolMixin, LabProfileMixin, LabSpawnerMixin, Docke
 
     Personal and shared folders are created on the host with the lab owner
     before the container starts; the container is the Docker translation of
-    :class:`labhub.lab.Lab`, or a warm pool container made into it;
+    :class:`labhub.lab.model.Lab`, or a warm pool container made into it;
     host networking picks a free loopback port.
     """
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jupyterhub
 
-log = logging.getLogger("labhub.image")
+log = logging.getLogger("labhub.cli.image")
 
 #: What the image contains beyond Debian's minimal base.
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini")
@@ -153,7 +153,7 @@ def build_offline_image(
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)
         # system site packages on: that also turns the user site on (PYTHONUSERBASE), which
-        # a plain venv switches off; it is where a lab's own installs go (labhub.packages).
+        # a plain venv switches off; it is where a lab's own installs go (labhub.lab.packages).
         _run(
             [
                 "chroot",

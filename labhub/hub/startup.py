@@ -27,7 +27,7 @@ def check_spawner_config(app: Any) -> Any:
 
     Otherwise a wrong ``lab_uid`` or ``cifs_shares`` would surface only at the first spawn.
     """
-    from .lab_settings import LabSettingsMixin
+    from labhub.spawner.settings import LabSettingsMixin
 
     spawner_class = getattr(app, "spawner_class", None)
     if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabSettingsMixin):
@@ -38,7 +38,7 @@ def check_spawner_config(app: Any) -> Any:
         spawner.check_lab_config()
     except (ValueError, TypeError, TraitError) as err:
         refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")
-    from .network import LabNetworkError
+    from labhub.engines.network import LabNetworkError
 
     try:
         # the hub binds to the labs' network gateway: the network must exist before it listens
@@ -51,7 +51,7 @@ def check_spawner_config(app: Any) -> Any:
         )
     start_warm_pool = getattr(spawner, "start_warm_pool", None)
     if start_warm_pool is not None:
-        from .pool_mounts import PoolMountError
+        from labhub.pool.mounts import PoolMountError
 
         try:
             # filled before the first login, not at it

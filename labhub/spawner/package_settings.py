@@ -1,7 +1,7 @@
 """The settings of users' own package folders, and the spawn step that creates a folder.
 
-The paths, mount and environment come from the pure :mod:`labhub.packages`;
-folders are made like personal notebook folders (:mod:`labhub.folders` on the
+The paths, mount and environment come from the pure :mod:`labhub.lab.packages`;
+folders are made like personal notebook folders (:mod:`labhub.lab.folders` on the
 hub, the folder helper when the hub cannot ``chown``).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from traitlets import Bool, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from . import folder_task, folders, packages
+from labhub.lab import folder_task, folders, packages
 
 
 class PackageSettingsMixin(LoggingConfigurable):

@@ -1,7 +1,7 @@
 """The warm pool in LabDockerSpawner: settings, taking a pool container, handing it to the user.
 
 ``warm_pool_size = N`` keeps N lab containers started and waiting (see
-:mod:`labhub.pool` for how one becomes a user's lab, :mod:`labhub.warm_pool`
+:mod:`labhub.pool.model` for how one becomes a user's lab, :mod:`labhub.pool.warm_pool`
 for the pool itself). A spawn takes one when the user's lab fits the pool's
 template exactly; otherwise, or when the pool is empty or a check fails, the
 lab starts the normal way. Either way the user gets the same lab.
@@ -18,17 +18,20 @@ from docker.errors import APIError, NotFound
 from jupyterhub.traitlets import ByteSpecification
 from traitlets import Int, Unicode, validate
 
-from . import folders, mounts, pool, pool_mounts, warm_pool
-from .lab import LABEL_LAB, Lab, Overrides
-from .lab_settings import LabSettingsMixin
-from .lab_spawner import OVERRIDE_SETTINGS
+from labhub.lab import folders, mounts
+from labhub.lab.model import LABEL_LAB, Lab, Overrides
+from labhub.pool import model as pool
+from labhub.pool import mounts as pool_mounts
+from labhub.pool import warm_pool
+from labhub.spawner.lifecycle import OVERRIDE_SETTINGS
+from labhub.spawner.settings import LabSettingsMixin
 
 #: Stand-in users whose labs tell per-user folders from shared ones.
 STAND_INS = ("labhub-pool-stand-in-a", "labhub-pool-stand-in-b")
 
 
 class LabWarmPoolMixin(LabSettingsMixin):
-    """Warm-pool settings and steps for :class:`~labhub.docker_spawner.LabDockerSpawner`."""
+    """Warm-pool settings and steps for :class:`~labhub.spawner.docker.LabDockerSpawner`."""
 
     warm_pool_size = Int(
         0,

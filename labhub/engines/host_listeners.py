@@ -1,7 +1,7 @@
 """Which TCP ports a container's processes listen on, read from the host's ``/proc``.
 
 The hub checks that a host-network lab's port is held by the lab's own processes
-before it connects (:meth:`labhub.lab_spawner.LabSpawnerMixin.verify_host_listener`).
+before it connects (:meth:`labhub.spawner.lifecycle.LabSpawnerMixin.verify_host_listener`).
 Asking inside the container costs a ``docker exec`` and a Python start (70-90 ms
 measured here, on every spawn); a hub that runs as root in the engine's PID
 namespace can read the same facts from ``/proc`` in a few milliseconds. Anything

@@ -4,8 +4,8 @@ Nothing here talks to a daemon or touches the disk. A spawner gathers its
 settings once per spawn into a :class:`Lab`; :func:`container_spec` turns it
 into ``create_container`` arguments for Docker and :func:`service_spec` into
 ``create_service`` arguments for Swarm. Both translations take the admin's
-overrides through the same merge (:func:`labhub.specs.deep_merge`) and then the
-same hardening (:mod:`labhub.specs`), so the two engines cannot drift apart.
+overrides through the same merge (:func:`labhub.lab.specs.deep_merge`) and then the
+same hardening (:mod:`labhub.lab.specs`), so the two engines cannot drift apart.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from docker.types import (
     TaskTemplate,
 )
 
-from .gpus import device_requests, generic_resources
-from .names import is_valid_object_name
-from .specs import deep_merge, harden_host_config, harden_service_container
+from labhub.lab.names import is_valid_object_name
+from labhub.lab.specs import deep_merge, harden_host_config, harden_service_container
+from labhub.profiles.gpus import device_requests, generic_resources
 
 #: Label on every lab container and service, so the admin can list them with ``--filter``.
 LABEL_LAB = "org.labhub.lab"

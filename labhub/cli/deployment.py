@@ -23,8 +23,8 @@ from pathlib import Path
 
 import jupyterhub
 
-from .image import DEFAULT_IMAGE
-from .paths import share_dir
+from labhub.cli.image import DEFAULT_IMAGE
+from labhub.paths import share_dir
 
 #: The distribution's name on the package index; the import name stays ``labhub``.
 DISTRIBUTION = "jupyterhub-labhub"
@@ -111,7 +111,7 @@ def requirements_from_metadata(metadata_text: str) -> list[str]:
 
 def labhub_checkout() -> Path | None:
     """The source tree labhub runs from (an editable install or a checkout), or None."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     pyproject = root / "pyproject.toml"
     if pyproject.is_file() and f'name = "{DISTRIBUTION}"' in pyproject.read_text():
         return root
@@ -236,8 +236,8 @@ def write_deployment(
     target: Path, deployment: Deployment, hosts: list[str], wheel: Path | None = None
 ) -> Path:
     """Write the whole deployment folder; return the wheel placed in it."""
-    from .certs import make_self_signed
-    from .folders import ensure_lab_folders
+    from labhub.cli.certs import make_self_signed
+    from labhub.lab.folders import ensure_lab_folders
 
     target.mkdir(parents=True, exist_ok=True)
     placed = place_wheel(target, wheel)

@@ -1,0 +1,1 @@
+"""The ``labhub`` command: run, init (deployments), cert, check, build-image."""

@@ -1,0 +1,1 @@
+"""The warm pool: waiting lab containers that become a user's lab at login."""

@@ -1,0 +1,1 @@
+"""The lab spawners: the traits an admin sets, the spawn lifecycle, LabDockerSpawner and LabSwarmSpawner."""
