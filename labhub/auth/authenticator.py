@@ -20,7 +20,7 @@ from labhub.auth import groups
 from labhub.auth.directory import DirectorySettings, DirectoryUnavailable, directory_login
 from labhub.auth.usernames import LoginRefused, split_login
 from labhub.hub.options import BY_NAME, DUMMY, OptionError, auth_mode
-from labhub.hub.startup import check_spawner_config, refuse_to_start
+from labhub.hub.startup import run_hub_startup, refuse_to_start
 
 
 def is_loopback_bind(bind_url: str) -> bool:
@@ -193,7 +193,7 @@ class LabAuthenticator(LDAPAuthenticator):
             self._check_ldap()
             super().check_allow_config()
         if app is not None:
-            spawner = check_spawner_config(app)
+            spawner = run_hub_startup(app)
             if spawner is not None and self.mode != DUMMY and self.manage_groups:
                 self._check_profile_groups(spawner)
 

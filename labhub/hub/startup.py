@@ -19,11 +19,27 @@ def refuse_to_start(log: logging.Logger | logging.LoggerAdapter, message: str) -
     raise SystemExit(1)
 
 
-def check_spawner_config(app: Any) -> Any:
-    """Build the configured lab spawner once without a user, so its settings are validated now.
+def run_hub_startup(app: Any) -> Any:
+    """The lab's duties at hub start, done once per hub whichever plugin asks first.
 
-    Returns that stand-in spawner (None for other spawners), so the authenticator can
-    check what it depends on, such as the groups named by ``profile_list``.
+    Checks the lab settings, creates the labs' network the hub binds to, and fills the
+    warm pool. Returns the checked lab spawner (None for other spawners), so the
+    authenticator can check what it depends on, such as the groups named by
+    ``profile_list``.
+    """
+    done = getattr(app, "_labhub_startup", _NOT_RUN)
+    if done is not _NOT_RUN:
+        return done
+    spawner = _run_hub_startup(app)
+    app._labhub_startup = spawner
+    return spawner
+
+
+_NOT_RUN = object()
+
+
+def _run_hub_startup(app: Any) -> Any:
+    """Build the configured lab spawner once without a user, so its settings are validated now.
 
     Otherwise a wrong ``lab_uid`` or ``cifs_shares`` would surface only at the first spawn.
     """
