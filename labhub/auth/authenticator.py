@@ -20,7 +20,7 @@ from labhub.auth import groups
 from labhub.auth.directory import DirectorySettings, DirectoryUnavailable, directory_login
 from labhub.auth.usernames import LoginRefused, split_login
 from labhub.hub.options import BY_NAME, DUMMY, OptionError, auth_mode
-from labhub.hub.startup import run_hub_startup, refuse_to_start
+from labhub.hub.startup import refuse_to_start, run_hub_startup
 
 
 def is_loopback_bind(bind_url: str) -> bool:
