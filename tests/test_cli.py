@@ -96,7 +96,9 @@ def test_init_writes_a_ready_deployment(tmp_path):
     (wheel,) = (target / "wheels").glob("jupyterhub_labhub-*.whl")
     assert wheel.name.startswith(f"jupyterhub_labhub-{labhub_version}-")
     with zipfile.ZipFile(wheel) as zf:
-        assert "labhub/cli.py" in zf.namelist()
+        assert {"labhub/cli/main.py", "labhub/pool/warm_pool.py", "labhub/hub/proxy.py"} <= set(
+            zf.namelist()
+        )
     requirements = (target / "wheels" / "requirements.txt").read_text()
     assert "dockerspawner" in requirements and "pytest" not in requirements
     dockerfile = (target / "Dockerfile.hub").read_text()
@@ -205,7 +207,7 @@ def test_init_from_an_installed_wheel_repacks_it(tmp_path):
         names = sorted(n for n in a.namelist() if not n.endswith("/RECORD"))
         assert sorted(n for n in b.namelist() if not n.endswith("/RECORD")) == names
         assert all(a.read(n) == b.read(n) for n in names)
-        assert "labhub/cli.py" in names and any("/share/labhub/templates/" in n for n in names)
+        assert "labhub/cli/main.py" in names and any("/share/labhub/templates/" in n for n in names)
 
 
 # --- labhub check --------------------------------------------------------------

@@ -279,6 +279,10 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
         if option in explicit:
             w.put(spawner, option, v[option], option)
 
+    # the lab's start-up (settings check, labs' network, warm pool) runs from the proxy,
+    # so it does not depend on which authenticator a line below this call chooses
+    w.put("JupyterHub", "proxy_class", "labhub.hub.proxy.LabProxy")
+
     # --- login --------------------------------------------------------------
     w.put("JupyterHub", "authenticator_class", "labhub.LabAuthenticator")
     a = "LabAuthenticator"
