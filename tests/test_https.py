@@ -56,7 +56,14 @@ def running_lab(tmp_path, lab_image, docker_engine):
     proc.wait(60)
     assert proc.returncode == 0
     # labs outlive the hub by design (cleanup_servers=False): remove this test's
-    subprocess.run(["docker", "rm", "-f", f"labhub-{USER}"], capture_output=True)
+    # (named with this hub's identity, so found by the user label)
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=org.labhub.user={USER}"],
+        capture_output=True,
+        text=True,
+    )
+    for container in listed.stdout.split():
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
 
 
 def test_served_over_verified_tls_only(running_lab):

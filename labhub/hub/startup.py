@@ -8,6 +8,8 @@ from typing import Any
 
 from traitlets import TraitError
 
+from labhub.hub import identity
+
 
 def refuse_to_start(log: logging.Logger | logging.LoggerAdapter, message: str) -> None:
     """Log ``message`` as the one reason the hub stops, and stop it.
@@ -30,6 +32,8 @@ def run_hub_startup(app: Any) -> Any:
     done = getattr(app, "_labhub_startup", _NOT_RUN)
     if done is not _NOT_RUN:
         return done
+    # before anything is named: the pool and the check name objects with the hub's identity
+    identity.remember(getattr(app, "cookie_secret", None))
     spawner = _run_hub_startup(app)
     app._labhub_startup = spawner
     return spawner

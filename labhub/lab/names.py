@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import re
 import unicodedata
 
@@ -116,3 +117,24 @@ def folder_helper_name(lab_name: str) -> str:
     if len(name) <= MAX_OBJECT_NAME_LENGTH:
         return name
     return f"{prefix}_folder-{rest[: MAX_OBJECT_NAME_LENGTH - len(prefix) - 22]}-{_digest(rest)}"
+
+
+#: The prefix of every object a hub creates, before its identity is added.
+DEFAULT_PREFIX = "labhub"
+_IDENTITY_LENGTH = 6
+
+
+def hub_identity(cookie_secret: bytes) -> str:
+    """A short id of one hub, the same across its restarts, from its cookie secret.
+
+    Two hubs on one engine each have their own secret (JupyterHub keeps it in
+    ``cookie_secret_file``), so their ids differ; an HMAC keeps the secret itself
+    out of every container name.
+    """
+    digest = hmac.new(cookie_secret, b"labhub hub identity", hashlib.sha256).hexdigest()
+    return digest[:_IDENTITY_LENGTH]
+
+
+def hub_prefix(identity: str) -> str:
+    """The default prefix of a hub's labs, pool containers, helpers and volumes."""
+    return f"{DEFAULT_PREFIX}-{identity}" if identity else DEFAULT_PREFIX

@@ -21,7 +21,8 @@ from tornado.httpclient import AsyncHTTPClient
 from traitlets import Bool, Enum, Int, Unicode, default, validate
 
 from labhub.engines import host_listeners, network
-from labhub.lab import folder_task, folders, mounts
+from labhub.hub import identity
+from labhub.lab import folder_task, folders, mounts, names
 from labhub.lab.model import LABEL_LAB, Lab, LabSpecError, Overrides
 from labhub.lab.mounts import LABEL_USER
 from labhub.lab.names import lab_object_name
@@ -200,7 +201,8 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     @default("prefix")
     def _default_prefix(self) -> str:
-        return "labhub"
+        # the hub's identity in every name: two hubs on one engine never touch each other's objects
+        return names.hub_prefix(identity.of_settings(getattr(self.user, "settings", None)))
 
     @property
     def lab_kernel_transport(self) -> str:
