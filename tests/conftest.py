@@ -64,8 +64,14 @@ def lab_prefix(docker_client):
     # the plain listing: containers.list() inspects each one, and a Swarm task's container
     # may go on its own between the listing and the inspection or the removal
     for container in docker_client.api.containers(all=True, filters={"name": prefix}):
-        with contextlib.suppress(docker.errors.NotFound):
+        try:
             docker_client.api.remove_container(container["Id"], force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as err:
+            # Swarm may be removing a finished task's container itself at this moment
+            if "already in progress" not in str(err):
+                raise
     for volume in docker_client.volumes.list(filters={"label": "org.labhub.managed"}):
         if prefix in volume.name:
             with contextlib.suppress(docker.errors.NotFound):

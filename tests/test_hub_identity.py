@@ -10,6 +10,7 @@ two labs, each serving its own hub's files.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import textwrap
 import time
 
@@ -17,6 +18,7 @@ import docker
 import pytest
 
 from labhub.lab.names import hub_identity, hub_prefix
+from labhub.pool import mounts as pool_mounts
 
 from .support.contents import put_file, read_file
 from .support.faults import wait_until
@@ -44,10 +46,12 @@ def prefix_of(hub) -> str:
 
 
 @pytest.fixture
-def default_named(docker_client):
-    """Prefixes whose containers are removed at the end of the test."""
+def default_named(docker_client, tmp_path):
+    """Prefixes whose containers are removed at the end of the test, with the pools' mounts."""
     prefixes: list[str] = []
     yield prefixes
+    for point in sorted(pool_mounts.mounts_under(str(tmp_path)), reverse=True):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)
     for prefix in prefixes:
         for container in docker_client.api.containers(all=True, filters={"name": prefix}):
             with contextlib.suppress(docker.errors.NotFound):

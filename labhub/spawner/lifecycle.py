@@ -21,11 +21,12 @@ from tornado.httpclient import AsyncHTTPClient
 from traitlets import Bool, Enum, Int, Unicode, default, validate
 
 from labhub.engines import host_listeners, network
+from labhub.engines.base import Engine
 from labhub.hub import identity
 from labhub.lab import folder_task, folders, mounts, names
 from labhub.lab.model import LABEL_LAB, Lab, LabSpecError, Overrides
 from labhub.lab.mounts import LABEL_USER
-from labhub.lab.names import lab_object_name
+from labhub.lab.names import folder_helper_name, lab_object_name
 from labhub.spawner.settings import LabSettingsMixin, LabSpawnError
 
 #: Each part of :class:`labhub.lab.model.Overrides` and the spawner setting it comes from.
@@ -69,10 +70,6 @@ def mount_failure_message(error: str) -> str | None:
         f"Your lab could not mount its network share volume {volume} ({reason}); "
         "nothing was started. Try again later or tell the lab admin."
     )
-
-
-#: Lines of a lab's output kept in the hub log when it stops while starting.
-EXIT_OUTPUT_LINES = 25
 
 
 def redact_output(output: str, secrets: list[str]) -> str:
@@ -372,9 +369,24 @@ class LabSpawnerMixin(LabSettingsMixin):
         )
         self.translate_lab(stand_in, Overrides(**values))
 
-    def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
-        """The engine's create arguments for ``lab``; the engine class provides this."""
+    # --- the engine ------------------------------------------------------------------
+
+    _engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """Where this spawner's labs run (:class:`~labhub.engines.base.Engine`), made once."""
+        if self._engine is None:
+            self._engine = self.make_engine()
+        return self._engine
+
+    def make_engine(self) -> Engine:
+        """The engine object of this spawner class; LabDockerSpawner and LabSwarmSpawner provide it."""
         raise NotImplementedError
+
+    def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
+        """The engine's create arguments for ``lab``."""
+        return self.engine.translate(lab, overrides)
 
     async def create_object(self) -> dict[str, Any]:
         """Create the user's container or service from the one lab description."""
@@ -386,12 +398,12 @@ class LabSpawnerMixin(LabSettingsMixin):
             raise LabSpawnError(str(err)) from None
 
     async def create_lab_object(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
-        """Translate ``lab`` for the engine and create it; the engine class provides this."""
-        raise NotImplementedError
+        """Translate ``lab`` for the engine and create it."""
+        return await self.engine.create(lab, overrides)
 
     async def remove_lab_object(self) -> None:
-        """Remove the container or service, running or not; the engine class provides this."""
-        raise NotImplementedError
+        """Remove the container or service, running or not."""
+        await self.engine.remove(self.object_id)
 
     # --- folders ---------------------------------------------------------------------
 
@@ -408,8 +420,13 @@ class LabSpawnerMixin(LabSettingsMixin):
         )
 
     async def run_folder_helper(self, job: folder_task.FolderJob) -> None:
-        """Create the folder with a root helper on the engine; the engine class provides this."""
-        raise NotImplementedError
+        """Create the folder with a one-shot root helper of the lab image on the engine."""
+        await self.engine.run_folder_helper(
+            job,
+            image=self.image,
+            name=folder_helper_name(self.object_name),
+            owner=self.lab_folder_name,
+        )
 
     async def prepare_lab_folders(self) -> bool:
         """Create the lab folders and this user's folder (off the event loop); True if it was new."""
@@ -584,8 +601,8 @@ class LabSpawnerMixin(LabSettingsMixin):
             network.ensure_lab_network(self.client, self.network_name, self.network_subnet)
 
     async def lab_container_id(self) -> str | None:
-        """The id of the container running this lab on this engine; the engine class may override."""
-        return self.object_id or None
+        """The id of the container running this lab on the engine the hub talks to."""
+        return await self.engine.container_of(self.object_id)
 
     async def verify_host_listener(self, port: int) -> None:
         """Refuse a host-network port that answers but is not held by this lab's own processes.
@@ -648,8 +665,9 @@ class LabSpawnerMixin(LabSettingsMixin):
         ]
 
     async def lab_exit_report(self) -> tuple[int | None, bool, str]:
-        """Exit code, out-of-memory flag and last output of a stopped lab; the engine class provides this."""
-        raise NotImplementedError
+        """Exit code, out-of-memory flag and last output of a stopped lab."""
+        report = await self.engine.exit_report(self.object_id)
+        return report.exit_code, report.oom, report.output
 
     async def _discard_failed_start(self) -> None:
         """Remove whatever a failed start left behind: the lab object and the user's share volumes."""
@@ -675,7 +693,7 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     async def host_network_address(self) -> str:
         """The address the hub connects to for a host-network lab."""
-        return self.ip
+        return await self.engine.host_address(self.object_id, self.ip)
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         if self.uses_host_network:
