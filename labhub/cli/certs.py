@@ -25,11 +25,17 @@ def _san(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
+#: Validity of a certificate labhub makes (the longest browsers accept for a private CA's leaf).
+CERT_DAYS = 825
+#: Days of validity below which the hub warns at start and ``labhub check`` fails.
+CERT_RENEW_DAYS = 30
+
+
 def make_self_signed(
     cert_path: Path,
     key_path: Path,
     hostnames: list[str],
-    days: int = 825,
+    days: int = CERT_DAYS,
 ) -> None:
     """Write a self-signed server certificate for ``hostnames`` (names or IPs) and its key (mode 0600).
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from traitlets.config import Config, PyFileConfigLoader
 
-from labhub.cli.certs import CertificateError, check_certificate
+from labhub.cli.certs import CERT_RENEW_DAYS, CertificateError, check_certificate
 from labhub.hub.options import (
     DEFAULT_LAB_GID,
     DEFAULT_LAB_ROOT,
@@ -124,7 +124,7 @@ def check_certificate_files(c: Config) -> str:
             "no HTTPS certificate configured (ssl_cert / ssl_key); make one with labhub cert."
         )
     try:
-        info = check_certificate(cert, key, min_days=30)
+        info = check_certificate(cert, key, min_days=CERT_RENEW_DAYS)
     except CertificateError as err:
         raise CheckFailed(str(err)) from None
     return f"certificate valid for {info.days_left:.0f} more days ({', '.join(info.names) or info.subject})"

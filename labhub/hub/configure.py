@@ -21,7 +21,7 @@ from typing import Any
 
 from traitlets.config import Config, LazyConfigValue
 
-from labhub.cli.certs import CertificateError, check_certificate
+from labhub.cli.certs import CERT_RENEW_DAYS, CertificateError, check_certificate
 from labhub.engines.network import LabNetworkError, gateway_address
 from labhub.hub.options import (
     DEFAULT_LDAP_TLS,
@@ -73,7 +73,7 @@ def _validate(v: dict[str, Any]) -> None:
             info = check_certificate(v["ssl_cert"], v["ssl_key"])
         except CertificateError as err:
             raise LabConfigError(str(err)) from None
-        if info.days_left < 30:
+        if info.days_left < CERT_RENEW_DAYS:
             print(
                 f"labhub: warning: the HTTPS certificate expires in {info.days_left:.0f} days",
                 file=sys.stderr,
