@@ -10,7 +10,6 @@ import contextlib
 import os
 import secrets
 import subprocess
-import textwrap
 
 import docker
 import pytest
@@ -19,6 +18,7 @@ from labhub.cli.docker_setup import EngineError, ensure_engine
 from labhub.cli.image import DEFAULT_IMAGE, ImageBuildError, build_offline_image
 
 from .support.hub import HubProcess
+from .support.hubconfig import lab_config
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -136,18 +136,7 @@ def slapd(tmp_path_factory):
 
 def lab_spawner_config(image: str, lab_root, prefix: str, extra: str = "") -> str:
     """Config for a hub that spawns LabDockerSpawner on host networking."""
-    base = f"""
-    c.JupyterHub.spawner_class = "labhub.LabDockerSpawner"
-    c.JupyterHub.authenticator_class = "dummy"
-    c.DummyAuthenticator.password = "lab-dev-password"
-    c.Authenticator.allow_all = True
-    c.LabDockerSpawner.image = {image!r}
-    c.LabDockerSpawner.network_name = "host"
-    c.LabDockerSpawner.lab_root = {str(lab_root)!r}
-    c.LabDockerSpawner.prefix = {prefix!r}
-    c.LabDockerSpawner.pull_policy = "never"
-    """
-    return textwrap.dedent(base) + "\n" + textwrap.dedent(extra)
+    return lab_config(image, lab_root, prefix, extra=extra)
 
 
 @pytest.fixture

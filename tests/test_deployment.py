@@ -19,6 +19,7 @@ from labhub.cli.image import DEFAULT_IMAGE, build_offline_image
 
 from .conftest import unavailable
 from .support.browser import Browser
+from .support.waiting import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -62,15 +63,13 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def wait_for_hub(base: str, cafile: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/hub/api", verify=cafile, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"the hub at {base} did not answer within {timeout} s")
+    wait_until(
+        lambda: requests.get(f"{base}/hub/api", verify=cafile, timeout=2).status_code == 200,
+        timeout,
+        0.3,
+        f"the hub at {base} answering",
+        (requests.RequestException,),
+    )
 
 
 def bumped_wheel(dest: Path) -> tuple[Path, str]:

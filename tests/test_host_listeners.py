@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-import time
 
 import pytest
 
@@ -15,6 +14,8 @@ from labhub.engines.host_listeners import (
     container_pids,
     listening_ports,
 )
+
+from .support.waiting import wait_until
 
 # Two rows of /proc/net/tcp: a listener on 127.0.0.1:8888 (inode 4242) and an
 # established connection from port 8888 (same inode space, state 01).
@@ -65,11 +66,12 @@ def test_the_host_sees_what_the_container_listens_on(docker_client, lab_image):
         detach=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        ports: set[int] = set()
-        while time.monotonic() < deadline and port not in ports:
-            ports = container_listeners(container.id)
-            time.sleep(0.1)
+
+        def listening() -> set[int] | None:
+            found = container_listeners(container.id)
+            return found if port in found else None
+
+        ports = wait_until(listening, 30, 0.1, f"the container listening on {port}")
         assert port in ports
         assert own.getsockname()[1] not in ports
     finally:

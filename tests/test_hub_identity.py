@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import textwrap
 import time
 
 import docker
@@ -21,22 +20,11 @@ from labhub.lab.names import hub_identity, hub_prefix
 from labhub.pool import mounts as pool_mounts
 
 from .support.contents import put_file, read_file
-from .support.faults import wait_until
-from .support.pools import POOL_CONFIG, free_pool
+from .support.hubconfig import lab_config
+from .support.pools import free_pool
+from .support.waiting import wait_until
 
 pytestmark = pytest.mark.reliability
-
-
-def default_names_config(image: str, lab_root) -> str:
-    """A hub on host networking with a pool of 2 and no prefix of its own: labhub's default names."""
-    config = f"""
-    c.JupyterHub.spawner_class = "labhub.LabDockerSpawner"
-    c.LabDockerSpawner.image = {image!r}
-    c.LabDockerSpawner.network_name = "host"
-    c.LabDockerSpawner.lab_root = {str(lab_root)!r}
-    c.LabDockerSpawner.pull_policy = "never"
-    """
-    return textwrap.dedent(config) + POOL_CONFIG.format(size=2)
 
 
 def prefix_of(hub) -> str:
@@ -63,7 +51,9 @@ def test_two_hubs_on_default_names_keep_their_pools_and_their_users_apart(
 ):
     roots = {side: tmp_path / f"lab-{side}" for side in "ab"}
     hubs = {
-        side: hub_factory(default_names_config(lab_image, roots[side]), name=f"hub-{side}")
+        side: hub_factory(
+            lab_config(lab_image, roots[side], None, auth="lab", pool=2), name=f"hub-{side}"
+        )
         for side in "ab"
     }
     prefixes = {side: prefix_of(hub) for side, hub in hubs.items()}

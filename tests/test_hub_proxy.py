@@ -9,41 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import textwrap
 
 import docker
 import pytest
 
 from .support.contents import put_file
-from .support.faults import wait_until
+from .support.hubconfig import AUTHENTICATORS, configured_config
 from .support.pools import free_pool
+from .support.waiting import wait_until
 from .test_startup import hub_refusal, refusal_sentence
 
 
 def other_auth_config(image: str, lab_root, prefix: str, network: str, subnet: str, extra=""):
     """configure() on its isolated-network defaults, then JupyterHub's dummy login below it."""
-    config = f"""
-    import labhub
-
-    # a fresh config: configure() binds the hub to the labs' network gateway
-    c.JupyterHub.pop("hub_ip", None)
-    c.LabDockerSpawner.prefix = {prefix!r}
-    c.LabDockerSpawner.pull_policy = "never"
-    {extra}
-    labhub.configure(
-        c,
-        lab_root={str(lab_root)!r},
-        image={image!r},
-        network={network!r},
-        network_subnet={subnet!r},
-        auth_mode="dummy",
-        dummy_password="unused-by-this-hub",
+    return configured_config(
+        image,
+        lab_root,
+        prefix,
+        # a fresh config: configure() binds the hub to the labs' network gateway
+        before='c.JupyterHub.pop("hub_ip", None)\n' + extra,
+        after=AUTHENTICATORS["dummy"],
+        network=network,
+        network_subnet=subnet,
     )
-    c.JupyterHub.authenticator_class = "dummy"
-    c.DummyAuthenticator.password = "lab-dev-password"
-    c.Authenticator.allow_all = True
-    """
-    return textwrap.dedent(config)
 
 
 @pytest.fixture

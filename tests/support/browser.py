@@ -9,6 +9,8 @@ import time
 
 import requests
 
+from .waiting import wait_until
+
 
 class Browser:
     """One browser session against the hub at ``base`` (``http(s)://127.0.0.1:PORT``).
@@ -75,13 +77,17 @@ class Browser:
         )
         if r.status_code not in (202, 204):
             raise RuntimeError(f"stopping {self.user}'s lab: {r.status_code} {r.text[:300]}")
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            model = self.session.get(f"{self.base}/hub/api/users/{self.user}", timeout=30).json()
-            if not model.get("servers"):
-                return
-            time.sleep(0.3)
-        raise TimeoutError(f"{self.user}'s lab did not stop within {wait} s")
+        wait_until(
+            lambda: (
+                not self.session.get(f"{self.base}/hub/api/users/{self.user}", timeout=30)
+                .json()
+                .get("servers")
+            ),
+            wait,
+            0.3,
+            what=f"{self.user}'s lab stopped",
+            retry_on=(requests.RequestException,),
+        )
 
     def contents(self, method: str, path: str, **kwargs) -> requests.Response:
         """A request to the lab's contents API, with the lab's XSRF cookie as a browser sends it."""

@@ -16,30 +16,10 @@ import subprocess
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = ""
-) -> Any:
-    """Call ``predicate`` until it returns something true; return that, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as err:  # a part that is restarting answers with errors for a while
-            last_error = err
-        time.sleep(interval)
-    raise TimeoutError(
-        f"{what or predicate!r} not true after {timeout} s (last error: {last_error})"
-    )
 
 
 def lab_containers(client: docker.DockerClient, prefix: str) -> list:

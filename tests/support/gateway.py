@@ -15,6 +15,8 @@ from pathlib import Path
 import requests
 from jupyterhub.utils import random_port
 
+from .waiting import wait_until
+
 #: The one kernel the test gateway offers; its name proves a listing came from the gateway.
 GATEWAY_KERNEL = "labhub-gateway-python"
 
@@ -102,18 +104,15 @@ class Gateway:
                 env=env,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+
+        def answering() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                r = requests.get(f"{self.url}/api/kernelspecs", headers=self.headers, timeout=2)
-                if r.status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError("gateway did not answer")
+            r = requests.get(f"{self.url}/api/kernelspecs", headers=self.headers, timeout=2)
+            return r.status_code == 200
+
+        wait_until(answering, wait, 0.25, "the gateway answering", (requests.RequestException,))
+        return self
 
     @property
     def headers(self) -> dict[str, str]:

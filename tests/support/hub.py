@@ -10,11 +10,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import requests
 from jupyterhub.utils import random_port, url_escape_path
+
+from .waiting import wait_until
 
 
 def start_time(pid: int) -> str | None:
@@ -109,18 +110,17 @@ class HubProcess:
                 env=env,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+
+        def answering() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                r = self.api("GET", "/", timeout=2)
-                if r.status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"hub did not answer within {wait} s:\n{self.log_tail()}")
+            return self.api("GET", "/", timeout=2).status_code == 200
+
+        try:
+            wait_until(answering, wait, 0.25, retry_on=(requests.RequestException,))
+        except TimeoutError:
+            raise RuntimeError(f"hub did not answer within {wait} s:\n{self.log_tail()}") from None
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         """Stop the hub (SIGTERM: clean shutdown; SIGKILL: a crash) and what it started.
@@ -151,10 +151,9 @@ class HubProcess:
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while left and time.monotonic() < deadline:
-            left = {pid: t for pid, t in left.items() if start_time(pid) == t}
-            time.sleep(0.1)
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: not {p for p, t in left.items() if start_time(p) == t}, timeout, 0.1)
+        left = {pid: t for pid, t in left.items() if start_time(pid) == t}
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -213,18 +212,22 @@ class HubProcess:
 
     def wait_ready(self, name: str, wait: float = 120.0) -> dict:
         quoted = url_escape_path(name)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+
+        def ready() -> dict | None:
             model = self.api("GET", f"/users/{quoted}").json()
             server = (model.get("servers") or {}).get("")
             if server is None:
                 raise SpawnFailed(
                     500, f"{name}'s server stopped while starting:\n{self.log_tail()}"
                 )
-            if server.get("ready"):
-                return model
-            time.sleep(0.2)
-        raise TimeoutError(f"{name}'s server not ready after {wait} s:\n{self.log_tail()}")
+            return model if server.get("ready") else None
+
+        return wait_until(
+            ready,
+            wait,
+            what=lambda: f"{name}'s server ready:\n{self.log_tail()}",
+            retry_on=(requests.RequestException,),
+        )
 
     def server_model(self, name: str) -> dict | None:
         """The hub's model of ``name``'s default server, or None when it has none."""
@@ -248,13 +251,12 @@ class HubProcess:
         r = self.api("DELETE", f"/users/{quoted}/server")
         if r.status_code not in (202, 204, 400):
             raise RuntimeError(f"stopping {name}: {r.status_code} {r.text}")
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            model = self.api("GET", f"/users/{quoted}").json()
-            if not model.get("servers"):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"{name}'s server did not stop within {wait} s")
+        wait_until(
+            lambda: not self.api("GET", f"/users/{quoted}").json().get("servers"),
+            wait,
+            what=f"{name}'s server stopped",
+            retry_on=(requests.RequestException,),
+        )
 
 
 class UserRejected(ValueError):

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
+from .hubconfig import configured_config
 
 
 def configured_hub(hub_factory, image: str, lab_root, prefix: str):
     """A real hub whose lab settings are configure()'s defaults (image, prefix and root aside)."""
-    config = f"""
-    import labhub
-
-    c.LabDockerSpawner.prefix = {prefix!r}
-    c.LabDockerSpawner.pull_policy = "never"
-    labhub.configure(
-        c,
-        lab_root={str(lab_root)!r},
-        image={image!r},
-        auth_mode="dummy",
-        dummy_password="lab-dev-password",
-    )
-    """
-    return hub_factory(textwrap.dedent(config))
+    return hub_factory(configured_config(image, lab_root, prefix))
 
 
 def lab_container(docker_client, prefix: str, user: str):

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import textwrap
 import time
 
 from labhub.pool import model as pool
 
-POOL_CONFIG = """
-# labhub's authenticator starts the pool with the hub, before the first login
-c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
-c.LabAuthenticator.mode = "dummy"
-c.LabAuthenticator.dummy_password = "lab-dev-password"
-c.LabDockerSpawner.warm_pool_size = {size}
-c.JupyterHub.cleanup_servers = False
-"""
+from .hubconfig import lab_config
 
 
 def pool_hub(hub_factory, lab_image, lab_root, prefix, size, extra=""):
-    """A hub on host networking whose LabDockerSpawner keeps ``size`` containers waiting."""
-    from tests.conftest import lab_spawner_config
+    """A hub on host networking whose LabDockerSpawner keeps ``size`` containers waiting.
 
-    config = POOL_CONFIG.format(size=size) + "\n" + textwrap.dedent(extra)
-    return hub_factory(lab_spawner_config(lab_image, lab_root, prefix, config))
+    labhub's authenticator starts the pool with the hub, before the first login.
+    """
+    return hub_factory(lab_config(lab_image, lab_root, prefix, auth="lab", pool=size, extra=extra))
 
 
 def free_pool(docker_client, prefix) -> list:
