@@ -13,12 +13,12 @@ import pytest
 from ldapauthenticator.ldapauthenticator import TlsStrategy
 from traitlets.config import Config, Configurable
 
-from labhub.auth import LabAuthenticator
+from labhub.auth import LabAuthenticator, groups
 from labhub.auth import authenticator as authenticator_module
 from labhub.auth import directory_login as directory_login_module
 from labhub.auth.authenticator import LOGINS
 from labhub.auth.development import DevelopmentLogin, DevelopmentSettings
-from labhub.auth.directory import DirectorySettings
+from labhub.auth.directory import DirectorySettings, DirectoryUnavailable
 from labhub.auth.directory_login import DirectoryLogin, DirectoryLoginSettings
 from labhub.auth.login import Login
 from labhub.hub import options
@@ -351,6 +351,38 @@ def test_directory_login_checks_the_profiles_groups(monkeypatch, caplog):
     # no app (outside a hub) or no manage_groups: nothing to check
     directory(manage_groups=True).check_at_start(None)
     directory().check_at_start(SimpleNamespace())
+
+
+def test_a_profile_group_missing_from_the_directory_stops_the_hub(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger=LOG.name)
+    profile = SimpleNamespace(slug="gpu", allowed_groups=["gpuusers"])
+    monkeypatch.setattr(
+        directory_login_module,
+        "run_hub_startup",
+        lambda app: SimpleNamespace(lab_profiles=[profile]),
+    )
+    asked: list[tuple[DirectorySettings, list[str]]] = []
+
+    def missing(settings, names):
+        asked.append((settings, names))
+        return ["gpuusers"]
+
+    monkeypatch.setattr(groups, "missing_groups", missing)
+    login = directory(manage_groups=True, directory={"group_search_base": "ou=groups,dc=lab"})
+    with pytest.raises(SystemExit):
+        login.check_at_start(SimpleNamespace())
+    assert asked == [(login.settings.directory, ["gpuusers"])]
+    [message] = refusals(caplog)
+    assert "Profile 'gpu' allows group 'gpuusers'" in message and "ou=groups,dc=lab" in message
+
+    def unreachable(settings, names):
+        raise DirectoryUnavailable("127.0.0.1: refused")
+
+    monkeypatch.setattr(groups, "missing_groups", unreachable)
+    login.check_at_start(SimpleNamespace())  # a directory down at start is a warning, not a stop
+    assert (
+        "could not check the profiles' groups in the directory: 127.0.0.1: refused" in caplog.text
+    )
 
 
 def test_directory_login_refuses_an_empty_password_without_asking():

@@ -66,8 +66,8 @@ class LabAuthenticator(LDAPAuthenticator):
     def _require_either_lookup_dn_or_bind_dn_template(self, change: Any) -> None:
         """Replaces the stock check, which raises mid-construction with a traceback.
 
-        The same rule is checked at start-up by ``check_allow_config``, in one sentence,
-        and only in LDAP mode (dummy mode needs neither setting).
+        The same rule is checked at start-up by ``DirectoryLogin.check_at_start``, in one
+        sentence, and only in LDAP mode (dummy mode needs neither setting).
         """
 
     dummy_password = Unicode(
