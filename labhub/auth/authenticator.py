@@ -31,9 +31,10 @@ class LabAuthenticator(LDAPAuthenticator):
 
     It holds every trait and delegates the work to one login object of its mode
     (``LOGINS``: ``DevelopmentLogin`` for dummy, ``DirectoryLogin`` for ldap), which
-    reads the traits it needs once. In LDAP mode every LDAP trait of jupyterhub-ldapauthenticator applies,
-    and the directory is asked from a thread pool under a deadline, with failover
-    across ``server_addresses``, verified TLS, escaped input and admin groups.
+    reads the traits it needs once. In LDAP mode every LDAP trait of
+    jupyterhub-ldapauthenticator applies, and the directory is asked from a thread
+    pool under a deadline, with failover across ``server_addresses``, verified TLS,
+    escaped input and admin groups.
     """
 
     # Unicode, not Enum: an Enum refuses a wrong mode with a traceback before _valid_mode runs
