@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +20,13 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from labhub.auth import groups
+from labhub.hub.options import (
+    DEFAULT_LDAP_CONNECT_TIMEOUT,
+    DEFAULT_LDAP_RESPONSE_TIMEOUT,
+    DEFAULT_LDAP_TLS,
+)
 
 log = logging.getLogger("labhub.auth")
-
-TLS_STRATEGIES = ("before_bind", "on_connect", "insecure")
 
 
 class DirectoryUnavailable(RuntimeError):
@@ -31,14 +35,19 @@ class DirectoryUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class DirectorySettings:
-    """What one login needs to know about the directory; built from LabAuthenticator's traits."""
+    """What one login needs to know about the directory, as plain values read once from the traits."""
 
     servers: tuple[str, ...]
     port: int
-    tls_strategy: str = "before_bind"
-    tls: ldap3.Tls | None = None
-    connect_timeout: float = 5.0
-    response_timeout: float = 10.0
+    tls_strategy: str = DEFAULT_LDAP_TLS
+    #: check the server's certificate and name; off only by an explicit choice
+    tls_verify: bool = True
+    #: CA bundle (PEM); empty: the system's trusted CAs
+    tls_ca_file: str = ""
+    #: further ``ldap3.Tls`` arguments (LDAPAuthenticator.tls_kwargs), as (name, value) pairs
+    tls_kwargs: tuple[tuple[str, Any], ...] = ()
+    connect_timeout: float = DEFAULT_LDAP_CONNECT_TIMEOUT
+    response_timeout: float = DEFAULT_LDAP_RESPONSE_TIMEOUT
     bind_dn_templates: tuple[str, ...] = ()
     lookup_dn: bool = False
     search_user: str | None = None
@@ -68,6 +77,17 @@ class DirectoryUser:
     group_names: list[str] = field(default_factory=list)
 
 
+def _tls(settings: DirectorySettings) -> ldap3.Tls:
+    """The TLS side of a connection; built here, not at start, as ldap3 checks the CA file exists."""
+    options: dict[str, Any] = {
+        "validate": ssl.CERT_REQUIRED if settings.tls_verify else ssl.CERT_NONE
+    }
+    if settings.tls_ca_file:
+        options["ca_certs_file"] = settings.tls_ca_file
+    options.update(settings.tls_kwargs)
+    return ldap3.Tls(**options)
+
+
 def _server(settings: DirectorySettings, host: str) -> ldap3.Server:
     port = settings.port
     if ":" in host and not host.startswith("["):
@@ -77,7 +97,7 @@ def _server(settings: DirectorySettings, host: str) -> ldap3.Server:
         host,
         port=port,
         use_ssl=settings.tls_strategy == "on_connect",
-        tls=settings.tls,
+        tls=_tls(settings),
         connect_timeout=settings.connect_timeout,
         get_info=ldap3.NONE,
     )

@@ -36,6 +36,10 @@ AUTH_MODES = ("ldap", "dummy")
 LDAP, DUMMY = AUTH_MODES
 LDAP_TLS_MODES = ("before_bind", "on_connect", "insecure")
 DEFAULT_LDAP_TLS = "before_bind"
+#: how the hub's start-up line names each TLS mode
+LDAP_TLS_LABELS = {"before_bind": "StartTLS", "on_connect": "LDAPS", "insecure": "no TLS"}
+DEFAULT_LDAP_CONNECT_TIMEOUT = 5.0
+DEFAULT_LDAP_RESPONSE_TIMEOUT = 10.0
 LDAP_PORT = 389
 LDAPS_PORT = 636
 DEFAULT_IDLE_TIMEOUT = 3600
