@@ -16,6 +16,8 @@ from labhub.hub.options import (
     DEFAULT_LAB_GID,
     DEFAULT_LAB_ROOT,
     DEFAULT_LAB_UID,
+    DEFAULT_LDAP_CONNECT_TIMEOUT,
+    DEFAULT_LDAP_RESPONSE_TIMEOUT,
     DEFAULT_LDAP_TLS,
     DEFAULT_SPAWNER,
     LDAP,
@@ -146,11 +148,13 @@ def check_ldap(c: Config) -> str:
     # a TlsStrategy member or its name: str() of the member ends with the name
     tls = str(a.get("tls_strategy", DEFAULT_LDAP_TLS))
     default_port = LDAPS_PORT if tls.endswith("on_connect") else LDAP_PORT
+    # the authenticator's own deadlines, so the check judges a server as a login would
+    connect_timeout = float(a.get("connect_timeout", DEFAULT_LDAP_CONNECT_TIMEOUT))
     for host in servers:
         name, _, port = host.partition(":")
         port = int(port or a.get("server_port", default_port))
         try:
-            with socket.create_connection((name, port), timeout=5):
+            with socket.create_connection((name, port), timeout=connect_timeout):
                 pass
         except OSError as err:
             raise CheckFailed(
@@ -167,7 +171,7 @@ def check_ldap(c: Config) -> str:
             port=port,
             use_ssl=tls.endswith("on_connect"),
             tls=ldap3.Tls(**tls_options),
-            connect_timeout=5,
+            connect_timeout=connect_timeout,
         )
         try:
             ldap3.Connection(
@@ -177,7 +181,7 @@ def check_ldap(c: Config) -> str:
                 auto_bind=ldap3.AUTO_BIND_TLS_BEFORE_BIND
                 if tls.endswith("before_bind")
                 else ldap3.AUTO_BIND_NO_TLS,
-                receive_timeout=10,
+                receive_timeout=float(a.get("response_timeout", DEFAULT_LDAP_RESPONSE_TIMEOUT)),
             ).unbind()
         except LDAPBindError:
             raise CheckFailed(
