@@ -181,7 +181,8 @@ def check_ldap(c: Config) -> str:
                 auto_bind=ldap3.AUTO_BIND_TLS_BEFORE_BIND
                 if tls.endswith("before_bind")
                 else ldap3.AUTO_BIND_NO_TLS,
-                receive_timeout=float(a.get("response_timeout", DEFAULT_LDAP_RESPONSE_TIMEOUT)),
+                # ldap3 packs it into a socket option, which takes whole seconds
+                receive_timeout=int(a.get("response_timeout", DEFAULT_LDAP_RESPONSE_TIMEOUT)),
             ).unbind()
         except LDAPBindError:
             raise CheckFailed(
