@@ -12,6 +12,7 @@ from docker.types import ContainerSpec, Placement, RestartPolicy, TaskTemplate
 from dockerspawner import SwarmSpawner
 from traitlets import List, Unicode, default
 
+from labhub.hub.options import DEFAULT_NETWORKS
 from labhub.lab import folder_task
 from labhub.lab.model import Lab, Overrides, service_spec
 from labhub.lab.mounts import LABEL_USER, redacted
@@ -54,7 +55,7 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
 
     @default("network_name")
     def _default_network(self) -> str:
-        return "host"
+        return DEFAULT_NETWORKS["swarm"]
 
     @default("pull_policy")
     def _default_pull(self) -> str:
