@@ -107,6 +107,16 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
         await self._wait_for_tasks(service["ID"], lambda tasks: bool(tasks), 60)
         return service
 
+    async def start_object(self) -> None:
+        try:
+            await super().start_object()
+        except RuntimeError:
+            task = await self.get_task()
+            if not task:
+                raise
+            # the task ended before it ran: the user reads what a Docker lab that exits says
+            await self._report_early_exit(task["Status"]["State"])
+
     async def lab_exit_report(self) -> tuple[int | None, bool, str]:
         task = await self.get_task() or {}
         status = task.get("Status", {})
