@@ -24,7 +24,9 @@ from .conftest import lab_spawner_config
 from .support.contents import get_file, put_file
 from .support.hub import SpawnFailed, UserRejected
 from .support.images import DOCKER_STACKS_LIKE, PLAIN_PYTHON, build_from
+from .support.labs import lab_container, lab_exec
 from .support.names import HOSTILE_USERNAMES
+from .test_startup import BASE_ENV, LAB_AUTH, hub_refusal, refusal_sentence
 
 pytestmark = [pytest.mark.docker, pytest.mark.swarm]
 
@@ -121,6 +123,10 @@ def test_same_lab_on_both_engines(
     put_file(hub, "alice", "shared/team.txt", f"{engine} {kind}")
     # HOME is the lab's: the server's root folder, where a user keeps dotfiles
     put_file(hub, "alice", "in-home.txt", "HOME is writable")
+    code, owner = lab_exec(
+        lab_container(docker_client, lab_prefix, "alice"), ["stat", "-c", "%u:%g", "/home/jovyan"]
+    )
+    assert (code, owner.strip()) == (0, "2100:2100"), (engine, kind, owner)
     for path in (
         lab_root / "personal_notebooks" / "alice" / "mine.txt",
         lab_root / "shared_notebooks" / "team.txt",
@@ -207,3 +213,27 @@ def test_configure_swarm_as_in_the_example_starts_a_lab(
     hub.stop_server("alice")
     assert lab_objects(docker_client, lab_prefix, "swarm") == []
     assert os.listdir(datasets) == ["readme.txt"]  # read-only: the lab added nothing
+
+
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [
+        ("warm_pool_size", "c.LabSwarmSpawner.warm_pool_size = 2"),
+        ("extra_host_config", 'c.LabSwarmSpawner.extra_host_config = {"shm_size": "1G"}'),
+    ],
+)
+def test_a_docker_only_setting_on_swarm_stops_the_hub_in_one_sentence(tmp_path, setting, line):
+    """Refused where the admin reads it, at hub start; no engine is needed to say so."""
+    config = (
+        lab_spawner_config("lab:1", tmp_path / "lab", "labcfg", line + "\n").replace(
+            "LabDockerSpawner", "LabSwarmSpawner"
+        )
+        + LAB_AUTH
+    )
+    code, log = hub_refusal(tmp_path, "lab:1", config, BASE_ENV)
+    assert code != 0 and "Traceback" not in log
+    sentence = refusal_sentence(log)
+    assert sentence.startswith(f"labhub: LabSwarmSpawner: {setting} cannot be honoured by "), (
+        sentence
+    )
+    assert "LabSwarmSpawner (Swarm services)" in sentence and sentence.count(". ") == 0

@@ -273,7 +273,7 @@ def test_tmpfs_options_no_engine_can_carry_are_one_sentence(engine):
 def test_a_setting_the_engine_cannot_honour_is_one_sentence(engine, settings, named):
     message = engine_limits.refusal(engine, settings)
     assert message.startswith(f"{named} cannot be honoured by {engine_limits.ENGINE_NAMES[engine]}")
-    assert message.count(".") == message.count("..") + 1 + message.count("e.g.")  # one sentence
+    assert message.endswith(".") and ". " not in message and "\n" not in message
     # the same setting, empty or zero, asks for nothing
     assert engine_limits.refusal(engine, {named: type(settings[named])()}) is None
     other = engine_limits.SWARM if engine == engine_limits.DOCKER else engine_limits.DOCKER
