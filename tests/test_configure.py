@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 from jupyterhub.utils import random_port
@@ -10,6 +11,7 @@ from traitlets.config import Config
 
 from labhub.cli.certs import make_self_signed
 from labhub.hub.configure import OPTIONS, LabConfigError, configure, resolve_options
+from labhub.hub.options import DEFAULT_NETWORKS, SPAWNER_SECTION, SPAWNERS
 
 
 @pytest.fixture
@@ -331,3 +333,58 @@ def test_real_hub_keeps_lines_written_before_configure(
     assert attrs["HostConfig"]["Memory"] == 512 * 1024 * 1024
     assert "TEAM=x" in attrs["Config"]["Env"]
     hub.stop_server("alice")
+
+
+# --- the defaults configure() writes are the spawners' own ------------------------------
+
+
+@pytest.mark.parametrize("kind", SPAWNERS)
+def test_each_default_written_is_the_trait_default_of_the_chosen_spawner(base, kind):
+    """One source for each default: configure() on its defaults writes what the trait says.
+
+    The one exception is ``image``: configure() writes labhub's offline image, which
+    the trait cannot default to (dockerspawner's own default is an image from a
+    registry); it is checked to be labhub's.
+    """
+    from labhub.cli.image import DEFAULT_IMAGE
+    from labhub.spawner.docker import LabDockerSpawner
+    from labhub.spawner.swarm import LabSwarmSpawner
+
+    cls = {"docker": LabDockerSpawner, "swarm": LabSwarmSpawner}[kind]
+    fresh = cls(user=SimpleNamespace(name="defaults"))
+    c = Config()
+    configure(c, data_dir=base["data_dir"], spawner=kind)
+    section = c[cls.__name__]
+    checked = []
+    for option in OPTIONS:
+        for target in option.sets:
+            if not target.startswith(SPAWNER_SECTION + "."):
+                continue
+            trait = target.split(".", 1)[1]
+            default = getattr(fresh, trait)
+            if trait == "image":
+                assert section[trait] == DEFAULT_IMAGE
+            elif trait in section:
+                assert section[trait] == default, (option.name, trait)
+            elif option.default not in ("", 0, [], None):
+                # not written: the trait's default applies, and it must be the option's
+                assert option.default == default, (option.name, trait)
+            checked.append(trait)
+    assert {"lab_root", "network_name", "lab_uid", "uid_strategy"} <= set(checked)
+    assert section.network_name == DEFAULT_NETWORKS[kind] == fresh.network_name
+
+
+def test_swarm_labs_go_on_the_host_network_and_the_hub_on_loopback(base):
+    """configure(spawner="swarm") used to write labhub-labs, a bridge no Swarm service can join."""
+    c = Config()
+    configure(c, **base, spawner="swarm")
+    assert c.LabSwarmSpawner.network_name == "host"
+    assert c.JupyterHub.hub_ip == "127.0.0.1"
+    assert "network_subnet" not in c.LabSwarmSpawner
+    # an explicit network still wins, on either spawner
+    c = Config()
+    configure(c, **base, spawner="swarm", network="lab-overlay")
+    assert c.LabSwarmSpawner.network_name == "lab-overlay"
+    c = Config()
+    configure(c, **base, spawner="docker")
+    assert c.LabDockerSpawner.network_name == "labhub-labs"

@@ -9,7 +9,17 @@ import pytest
 from jupyterhub.objects import Hub
 
 from labhub import LabDockerSpawner, LabSwarmSpawner
-from labhub.lab.model import LABEL_LAB, Lab, LabSpecError, Overrides, container_spec, service_spec
+from labhub.lab import engine_limits
+from labhub.lab.model import (
+    LABEL_LAB,
+    Lab,
+    LabSpecError,
+    Overrides,
+    container_spec,
+    service_spec,
+    swarm_tmpfs_mounts,
+)
+from labhub.lab.mounts import LABEL_MANAGED, LABEL_USER
 from labhub.lab.names import is_valid_object_name
 
 from .support.names import HOSTILE_USERNAMES
@@ -27,10 +37,12 @@ LAB = Lab(
     network="host",
     port=40000,
 )
-#: Overrides that would widen a lab into the host, for both engines.
+#: Overrides that would widen a lab into the host, each engine's own kind.
 HOSTILE = Overrides(
     create_kwargs={"user": "0", "host_config": {"privileged": True}},
     host_config={"privileged": True, "cap_add": ["SYS_ADMIN", "NET_BIND_SERVICE"]},
+)
+HOSTILE_SERVICE = Overrides(
     container_spec={"user": "root", "cap_add": ["SYS_ADMIN", "NET_BIND_SERVICE"]},
 )
 
@@ -85,7 +97,7 @@ def test_overrides_cannot_unharden_either_engine():
     assert container["host_config"]["privileged"] is False
     assert container["host_config"]["cap_add"] == ["NET_BIND_SERVICE"]
     assert "no-new-privileges:true" in container["host_config"]["security_opt"]
-    cs = service_dict(LAB, HOSTILE)["task"]["ContainerSpec"]
+    cs = service_dict(LAB, HOSTILE_SERVICE)["task"]["ContainerSpec"]
     assert cs["User"] == "2100:2100"
     assert cs["CapabilityAdd"] == ["NET_BIND_SERVICE"]
 
@@ -205,3 +217,114 @@ def test_named_servers_get_their_own_names():
     assert named.name == "gpu"
     assert named.object_name != plain.object_name
     assert is_valid_object_name(named.object_name)
+
+
+# --- what one engine cannot honour is refused, never dropped ---------------------------
+
+HOME_TMPFS = {"/home/jovyan": "uid=2100,gid=2100,mode=1777"}
+
+
+def test_swarm_carries_the_throwaway_home_with_its_owner():
+    """Swarm's own tmpfs takes no owner and loses its mode: a local tmpfs volume carries both."""
+    lab = dataclasses.replace(LAB, tmpfs=HOME_TMPFS, labels={LABEL_LAB: "true", LABEL_USER: "al"})
+    assert container_spec(lab)["host_config"]["tmpfs"] == HOME_TMPFS
+    [home] = [m for m in service_dict(lab)["task"]["ContainerSpec"]["Mounts"] if m not in MOUNTS]
+    assert home["Type"] == "volume" and home["Target"] == "/home/jovyan"
+    assert home["Source"].startswith("labhub-alice-tmpfs-")
+    options = home["VolumeOptions"]
+    assert options["NoCopy"] is True  # the image's HOME, and its owner, are not copied in
+    assert options["DriverConfig"] == {
+        "Name": "local",
+        "Options": {
+            "type": "tmpfs",
+            "device": "tmpfs",
+            # Docker's own tmpfs flags, so both engines give the same HOME
+            "o": "uid=2100,gid=2100,mode=1777,noexec,nosuid,nodev",
+        },
+    }
+    assert options["Labels"] == {LABEL_MANAGED: "true", LABEL_USER: "al"}
+    # another owner is another volume: a volume left by an earlier lab is never reused
+    other = dataclasses.replace(lab, tmpfs={"/home/jovyan": "uid=3000,gid=3000,mode=1777"})
+    assert swarm_tmpfs_mounts(other)[0]["Source"] != home["Source"]
+
+
+@pytest.mark.parametrize("engine", [engine_limits.DOCKER, engine_limits.SWARM])
+def test_tmpfs_options_no_engine_can_carry_are_one_sentence(engine):
+    assert engine_limits.tmpfs_refusal(engine, "/h", "uid=1,gid=1,mode=1777,size=64m") is None
+    message = engine_limits.tmpfs_refusal(engine, "/h", "uid=1,mpol=bind,huge")
+    assert "mpol=bind, huge" in message and "/h" in message
+    assert engine_limits.ENGINE_NAMES[engine] in message and "\n" not in message
+    translate = container_spec if engine == engine_limits.DOCKER else service_spec
+    with pytest.raises(LabSpecError, match="mpol"):
+        translate(dataclasses.replace(LAB, tmpfs={"/h": "uid=1,mpol=bind"}))
+
+
+@pytest.mark.parametrize(
+    ("engine", "settings", "named"),
+    [
+        (engine_limits.SWARM, {"extra_host_config": {"shm_size": "1G"}}, "extra_host_config"),
+        (engine_limits.SWARM, {"links": {"db": "db"}}, "links"),
+        (engine_limits.SWARM, {"warm_pool_size": 3}, "warm_pool_size"),
+        (engine_limits.DOCKER, {"cpu_guarantee": 0.5}, "cpu_guarantee"),
+        (engine_limits.DOCKER, {"placement_constraints": ["a"]}, "placement_constraints"),
+        (engine_limits.DOCKER, {"extra_task_spec": {"x": 1}}, "extra_task_spec"),
+    ],
+)
+def test_a_setting_the_engine_cannot_honour_is_one_sentence(engine, settings, named):
+    message = engine_limits.refusal(engine, settings)
+    assert message.startswith(f"{named} cannot be honoured by {engine_limits.ENGINE_NAMES[engine]}")
+    assert message.endswith(".") and ". " not in message and "\n" not in message
+    # the same setting, empty or zero, asks for nothing
+    assert engine_limits.refusal(engine, {named: type(settings[named])()}) is None
+    other = engine_limits.SWARM if engine == engine_limits.DOCKER else engine_limits.DOCKER
+    assert engine_limits.refusal(other, settings) is None  # the other engine honours it
+
+
+def test_swarm_translation_refuses_what_a_service_has_no_place_for():
+    with pytest.raises(LabSpecError, match="extra_host_config cannot be honoured by LabSwarm"):
+        service_spec(LAB, Overrides(host_config={"shm_size": "1G"}))
+    with pytest.raises(LabSpecError, match="links cannot be honoured by LabSwarm"):
+        service_spec(dataclasses.replace(LAB, links={"db": "db"}))
+    with pytest.raises(
+        LabSpecError, match="extra_create_kwargs has keys Swarm does not take for a lab: user"
+    ):
+        service_spec(LAB, Overrides(create_kwargs={"user": "0"}))
+    with pytest.raises(LabSpecError, match="cpu_guarantee cannot be honoured by LabDocker"):
+        container_spec(dataclasses.replace(LAB, cpu_guarantee=1.0))
+    spec = service_spec(LAB, Overrides(create_kwargs={"labels": {"team": "x"}, "mode": None}))
+    assert spec["labels"]["team"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("cls", "config", "named"),
+    [
+        (LabSwarmSpawner, {"extra_host_config": {"shm_size": "1G"}}, "extra_host_config"),
+        (LabSwarmSpawner, {"links": {"db": "db"}}, "links"),
+        (LabSwarmSpawner, {"extra_create_kwargs": {"environment": {}}}, "extra_create_kwargs"),
+        (LabDockerSpawner, {"cpu_guarantee": 1.0}, "cpu_guarantee"),
+    ],
+)
+def test_the_start_up_check_refuses_what_the_engine_cannot_honour(cls, config, named):
+    with pytest.raises(LabSpecError, match=named) as err:
+        make_spawner(cls, "x", **config).check_lab_config()
+    assert "\n" not in str(err.value)
+
+
+def test_a_setting_only_docker_has_is_refused_on_swarm_from_the_config():
+    """warm_pool_size is no trait of LabSwarmSpawner: traitlets would only warn and drop it."""
+    from traitlets.config import Config
+
+    for section in ("LabSwarmSpawner", "DockerSpawner"):
+        config = Config()
+        config[section].warm_pool_size = 2
+        spawner = LabSwarmSpawner(config=config, user=SimpleNamespace(name="x"), image="lab:1")
+        with pytest.raises(LabSpecError, match="warm_pool_size cannot be honoured by LabSwarm"):
+            spawner.check_lab_config()
+    config = Config()
+    config.LabSwarmSpawner.warm_pool_size = 0  # asks for nothing
+    LabSwarmSpawner(config=config, user=SimpleNamespace(name="x"), image="lab:1").check_lab_config()
+
+
+def test_a_callable_override_is_left_to_the_spawn():
+    spawner = make_spawner(LabSwarmSpawner, "x", extra_host_config=lambda spawner: {})
+    spawner.check_lab_config()

@@ -8,13 +8,17 @@ c = get_config()  # noqa: F821
 
 labhub.configure(
     c,
-    spawner="swarm",
+    spawner="swarm",  # labs on the host network of their node (the default with swarm)
     lab_root="/srv/labhub",
     data_dir=os.environ.get("LABHUB_DATA_DIR", "/srv/jupyterhub/data"),
     image="registry.lab.example/labhub-lab:2026.11",  # every node pulls it from your registry
-    uid_strategy="docker-stacks",
+    # labs on other nodes call the hub's API at the manager's own address
+    hub_connect_ip="10.0.0.10",
     mem_limit="8G",
 )
+# the hub's API listens on that address too (with host networking configure() keeps it on
+# loopback, which only a one-node swarm reaches)
+c.JupyterHub.hub_ip = "10.0.0.10"
 
 # labs on any worker; the hub reaches them at their node's address
 c.LabSwarmSpawner.host_network_ip = "0.0.0.0"

@@ -25,6 +25,7 @@ from labhub.cli.certs import CERT_RENEW_DAYS, CertificateError, check_certificat
 from labhub.engines.network import LabNetworkError, gateway_address
 from labhub.hub.options import (
     DEFAULT_LDAP_TLS,
+    DEFAULT_NETWORKS,
     HTTP_PORT,
     HTTPS_PORT,
     OPTIONS,
@@ -238,6 +239,8 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
         kind = spawner_kind(w.current("JupyterHub", "spawner_class")) or kind
     w.put("JupyterHub", "spawner_class", SPAWNER_CLASSES[kind], "spawner")
     spawner = SPAWNER_CLASSES[kind].rsplit(".", 1)[-1]
+    # the network follows the spawner: a Swarm service cannot join the Docker labs' bridge
+    v["network"] = v["network"] or DEFAULT_NETWORKS[kind]
     w.put(spawner, "lab_root", v["lab_root"], "lab_root")
     w.put(spawner, "image", v["image"] or DEFAULT_IMAGE, "image")
     w.put(spawner, "network_name", v["network"], "network")

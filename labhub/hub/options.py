@@ -29,6 +29,8 @@ SPAWNER_ALIASES = {"lab-docker": "docker", "lab-swarm": "swarm"}
 #: the labs' own isolated bridge network (labhub.engines.network), and its subnet: the hub listens on its gateway
 DEFAULT_NETWORK = "labhub-labs"
 DEFAULT_NETWORK_SUBNET = "10.213.0.0/20"
+#: each spawner's default network: on Swarm the host's, since a service cannot join a local bridge
+DEFAULT_NETWORKS = {"docker": DEFAULT_NETWORK, "swarm": "host"}
 DEFAULT_IP = "127.0.0.1"
 HTTPS_PORT = 8443
 HTTP_PORT = 8000
@@ -120,8 +122,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "network",
         str,
-        DEFAULT_NETWORK,
-        "Docker network of the labs: a name (labhub makes it, labs isolated from each other) or host",
+        "",
+        "network of the labs: a name (labhub makes it, labs isolated from each other) or host "
+        f"(empty: {DEFAULT_NETWORKS['docker']} with docker, {DEFAULT_NETWORKS['swarm']} with swarm)",
         (f"{_SPAWNER}.network_name", f"{_HUB}.hub_ip", f"{_HUB}.hub_connect_ip"),
     ),
     Option(

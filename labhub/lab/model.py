@@ -11,11 +11,13 @@ same hardening (:mod:`labhub.lab.specs`), so the two engines cannot drift apart.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 from docker.api.container import ContainerApiMixin
+from docker.api.service import ServiceApiMixin
 from docker.types import (
     ContainerSpec,
     EndpointSpec,
@@ -26,6 +28,8 @@ from docker.types import (
     TaskTemplate,
 )
 
+from labhub.lab import engine_limits
+from labhub.lab.mounts import LABEL_USER, volume_mount
 from labhub.lab.names import is_valid_object_name
 from labhub.lab.specs import deep_merge, harden_host_config, harden_service_container
 from labhub.profiles.gpus import device_requests, generic_resources
@@ -90,17 +94,24 @@ class Overrides:
     endpoint_spec: dict[str, Any] = field(default_factory=dict)
 
 
-def _checked(kind: Any, setting: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` if ``kind`` accepts every key; otherwise one sentence naming the setting."""
+def _checked(
+    kind: Any, setting: str, kwargs: dict[str, Any], engine: str = "Docker"
+) -> dict[str, Any]:
+    """``kwargs`` if ``kind`` accepts every key; otherwise one sentence naming the setting and engine."""
     accepted = set(inspect.signature(kind).parameters) - {"self", "version"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
         close = {m for key in unknown for m in difflib.get_close_matches(key, accepted, n=2)}
         hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
         raise LabSpecError(
-            f"{setting} has keys Docker does not take for a lab: {', '.join(unknown)}{hint}."
+            f"{setting} has keys {engine} does not take for a lab: {', '.join(unknown)}{hint}."
         )
     return kwargs
+
+
+def _refuse(message: str | None) -> None:
+    if message:
+        raise LabSpecError(message)
 
 
 # --- Docker: one container -------------------------------------------------------------
@@ -113,6 +124,9 @@ def container_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, An
     it is left a dict here so it can be read and tested without a client.
     """
     overrides = overrides or Overrides()
+    _refuse(engine_limits.refusal(engine_limits.DOCKER, {"cpu_guarantee": lab.cpu_guarantee}))
+    for target, options in lab.tmpfs.items():
+        _refuse(engine_limits.tmpfs_refusal(engine_limits.DOCKER, target, options))
     create: dict[str, Any] = {
         "image": lab.image,
         "name": lab.name,
@@ -169,6 +183,12 @@ def service_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]
     kept; a key that Swarm's types do not know is refused in one sentence.
     """
     overrides = overrides or Overrides()
+    # what a service has no place for is refused, not dropped: the admin asked for it
+    _refuse(
+        engine_limits.refusal(
+            engine_limits.SWARM, {"extra_host_config": overrides.host_config, "links": lab.links}
+        )
+    )
     if not is_valid_object_name(lab.name):
         raise LabSpecError(
             f"The service name {lab.name!r} is not valid on Swarm (at most 63 letters, digits, "
@@ -182,7 +202,7 @@ def service_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]
             "user": lab.user,
             "workdir": lab.workdir,
             "labels": dict(lab.labels),
-            "mounts": list(lab.mounts) + _tmpfs_mounts(lab.tmpfs),
+            "mounts": list(lab.mounts) + swarm_tmpfs_mounts(lab),
         },
         overrides.container_spec,
     )
@@ -235,6 +255,8 @@ def service_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]
                 f"extra_create_kwargs may not set {reserved}; use extra_task_spec or "
                 "extra_endpoint_spec instead."
             )
+    # a key create_service does not take would fail only at the spawn, as a TypeError
+    _checked(ServiceApiMixin.create_service, "extra_create_kwargs", create, "Swarm")
     try:
         task_template = TaskTemplate(
             container_spec=ContainerSpec(
@@ -252,13 +274,36 @@ def service_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]
     return {"task_template": task_template, "endpoint_spec": endpoint_spec, **create}
 
 
-def _tmpfs_mounts(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
-    """Swarm has no ``HostConfig.Tmpfs``: the same folders as tmpfs mounts (mode only)."""
+#: Mount flags Docker gives a HostConfig.Tmpfs unless its options say otherwise.
+_DOCKER_TMPFS_FLAGS = (("exec", "noexec"), ("suid", "nosuid"), ("dev", "nodev"))
+
+
+def swarm_tmpfs_mounts(lab: Lab) -> list[dict[str, Any]]:
+    """The lab's tmpfs folders for Swarm: each a local volume of type tmpfs with the same options.
+
+    A Swarm tmpfs mount takes a mode and a size, no owner, and its mode is not even
+    kept: the runtime gives a tmpfs the mode of the folder it covers (the image's
+    HOME, or the 0755 folder Docker makes for the working directory), so a HOME
+    asked as ``uid=2100,gid=2100,mode=1777`` came out root's, 0755, and the lab uid
+    could not write it. The local volume driver mounts a tmpfs with every option,
+    owner included, on the node that runs the task; like Docker's it is empty at each
+    start and gone when the lab stops (the named volume left holds nothing).
+    ``NoCopy`` keeps the engine from copying the image's folder, and its owner, into it.
+    """
     specs = []
-    for target, options in tmpfs.items():
-        mode = next(
-            (int(o.split("=", 1)[1], 8) for o in options.split(",") if o.startswith("mode=")),
-            0o1777,
+    for target, options in lab.tmpfs.items():
+        _refuse(engine_limits.tmpfs_refusal(engine_limits.SWARM, target, options))
+        given = [o.strip() for o in options.split(",") if o.strip()]
+        flags = [off for on, off in _DOCKER_TMPFS_FLAGS if on not in given and off not in given]
+        o = ",".join(given + flags)
+        # the options are in the name: a volume left by a lab with another owner is not reused
+        digest = hashlib.sha256(f"{target}\0{o}".encode()).hexdigest()[:8]
+        mount = volume_mount(
+            f"{lab.name}-tmpfs-{digest}",
+            target,
+            driver_options={"type": "tmpfs", "device": "tmpfs", "o": o},
+            labels={k: v for k, v in lab.labels.items() if k == LABEL_USER},
         )
-        specs.append({"Type": "tmpfs", "Target": target, "TmpfsOptions": {"Mode": mode}})
+        mount["VolumeOptions"]["NoCopy"] = True
+        specs.append(mount)
     return specs

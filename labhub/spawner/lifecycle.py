@@ -23,7 +23,7 @@ from traitlets import Bool, Enum, Int, Unicode, default, validate
 from labhub.engines import host_listeners, network
 from labhub.engines.base import Engine
 from labhub.hub import identity
-from labhub.lab import folder_task, folders, mounts, names
+from labhub.lab import engine_limits, folder_task, folders, mounts, names
 from labhub.lab.model import LABEL_LAB, Lab, LabSpecError, Overrides
 from labhub.lab.mounts import LABEL_USER
 from labhub.lab.names import folder_helper_name, lab_object_name
@@ -349,7 +349,14 @@ class LabSpawnerMixin(LabSettingsMixin):
         """Translate a stand-in lab with the admin's fixed overrides: a wrong one stops the hub at start.
 
         Callable overrides depend on the user and are checked at each spawn instead.
+        A setting the engine cannot honour is refused too (:mod:`labhub.lab.engine_limits`).
         """
+        engine = engine_limits.engine_of(type(self))
+        if engine is not None:
+            given = engine_limits.given_settings(self, engine_limits.CANNOT_HONOUR[engine])
+            refusal = engine_limits.refusal(engine, given)
+            if refusal:
+                raise LabSpecError(refusal)
         values = {
             setting: getattr(self, trait, None) or {}
             for setting, trait in OVERRIDE_SETTINGS.items()

@@ -6,6 +6,7 @@ from dockerspawner import SwarmSpawner
 from traitlets import List, Unicode, default
 
 from labhub.engines.swarm import SwarmEngine
+from labhub.hub.options import DEFAULT_NETWORKS
 from labhub.profiles.spawner import LabProfileMixin
 from labhub.spawner.lifecycle import LabSpawnerMixin
 
@@ -44,7 +45,7 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
 
     @default("network_name")
     def _default_network(self) -> str:
-        return "host"
+        return DEFAULT_NETWORKS["swarm"]
 
     @default("pull_policy")
     def _default_pull(self) -> str:
@@ -59,6 +60,16 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
 
     def lab_placement(self) -> tuple[list[str], list[str]]:
         return list(self.placement_constraints), list(self.placement_preferences)
+
+    async def start_object(self) -> None:
+        try:
+            await super().start_object()
+        except RuntimeError:
+            task = await self.get_task()
+            if not task:
+                raise
+            # the task ended before it ran: the user reads what a Docker lab that exits says
+            await self._report_early_exit(task["Status"]["State"])
 
     def make_engine(self) -> SwarmEngine:
         return SwarmEngine(
