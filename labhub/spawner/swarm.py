@@ -17,10 +17,10 @@ from labhub.lab.model import Lab, Overrides, service_spec
 from labhub.lab.mounts import LABEL_USER, redacted
 from labhub.lab.names import folder_helper_name
 from labhub.profiles.spawner import LabProfileMixin
-from labhub.spawner.lifecycle import EXIT_OUTPUT_LINES, LabSpawnerMixin
+from labhub.spawner.lifecycle import EXIT_OUTPUT_LINES
 
 
-class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
+class LabSwarmSpawner(LabProfileMixin, SwarmSpawner):
     """The lab of LabDockerSpawner, run as a Swarm service so a user's lab can start on any node.
 
     The service is the Swarm translation of the same :class:`labhub.lab.model.Lab` as
@@ -66,9 +66,6 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
 
     def host_listen_ip(self) -> str:
         return self.host_network_ip
-
-    def lab_placement(self) -> tuple[list[str], list[str]]:
-        return list(self.placement_constraints), list(self.placement_preferences)
 
     async def host_network_address(self) -> str:
         try:
