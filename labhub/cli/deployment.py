@@ -24,6 +24,7 @@ from pathlib import Path
 import jupyterhub
 
 from labhub.cli.image import DEFAULT_IMAGE
+from labhub.hub.options import DEFAULT_LAB_GID, DEFAULT_LAB_UID
 from labhub.paths import share_dir
 
 #: The distribution's name on the package index; the import name stays ``labhub``.
@@ -50,8 +51,8 @@ class Deployment:
     lab_image: str = "labhub-lab:latest"
     hub_image: str = "labhub-hub:latest"
     offline: bool = False
-    lab_uid: int = 2100
-    lab_gid: int = 2100
+    lab_uid: int = DEFAULT_LAB_UID
+    lab_gid: int = DEFAULT_LAB_GID
 
     @property
     def hub_base_image(self) -> str:

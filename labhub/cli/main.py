@@ -32,7 +32,7 @@ from labhub.cli.image import (
     build_offline_image,
     image_exists,
 )
-from labhub.hub.options import DEFAULT_IP, DUMMY, HTTPS_PORT
+from labhub.hub.options import DEFAULT_IP, DEFAULT_LAB_GID, DEFAULT_LAB_UID, DUMMY, HTTPS_PORT
 
 
 class CommandError(Exception):
@@ -361,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--image", default="labhub-lab:latest", help="tag of the lab image the compose file builds"
     )
-    init.add_argument("--lab-uid", type=int, default=2100)
-    init.add_argument("--lab-gid", type=int, default=2100)
+    init.add_argument("--lab-uid", type=int, default=DEFAULT_LAB_UID)
+    init.add_argument("--lab-gid", type=int, default=DEFAULT_LAB_GID)
     init.add_argument("--host", action="append", help="hostname or IP for the certificate (repeat)")
     init.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     init.add_argument(

@@ -95,7 +95,8 @@ class LabDockerSpawner(LabProfileMixin, DockerSpawner):
                     ready_timeout=float(self.start_timeout),
                 ),
                 docker=self.docker,
-                create_host_config=self.client.create_host_config,
+                # the client is made when a pool first needs it, not for a hub without one
+                create_host_config=lambda **kwargs: self.client.create_host_config(**kwargs),
                 log=self.log,
             )
         return self._pool_client
@@ -107,6 +108,8 @@ class LabDockerSpawner(LabProfileMixin, DockerSpawner):
 
     def start_warm_pool(self) -> warm_pool.WarmPool | None:
         """Start this hub's pool from the configured settings; None if there is none."""
+        if not self.pool_client.enabled:
+            return None
         return self.pool_client.start_pool(settings_from_traits(self))
 
     def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
@@ -154,9 +157,9 @@ class LabDockerSpawner(LabProfileMixin, DockerSpawner):
         """Unmount the user's folders from the pool slot this lab came from (after it is gone)."""
         slot = slot or self.warm_slot
         self.warm_claim = None
-        await self.pool_client.release(
-            slot, self.pool_client.pool_settings.folder(self.lab_settings())
-        )
+        if slot:
+            pool_dir = self.pool_client.pool_settings.folder(settings_from_traits(self))
+            await self.pool_client.release(slot, pool_dir)
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()

@@ -278,6 +278,8 @@ class LabSpawnerMixin(LabTraits):
 
     _spawn_settings: LabSettings | None = None
     _lab_profile: Profile | None = None
+    #: ``image`` when this spawn's settings were read; DockerSpawner may set another later
+    _image_read: str | None = None
 
     def settings_for(self, profile: Profile | None = None) -> LabSettings:
         """The settings read from the traits, with ``profile``'s overrides merged in as data.
@@ -317,14 +319,25 @@ class LabSpawnerMixin(LabTraits):
         """Read this spawn's settings once, ``profile`` merged in; every later step uses them."""
         self._lab_profile = profile
         self._spawn_settings = None
-        self._spawn_settings = self.settings_for(profile)
-        return self._spawn_settings
+        return self.lab_settings()
 
     def lab_settings(self) -> LabSettings:
         """This spawn's settings (the traits', with the chosen profile merged in), read once."""
         if self._spawn_settings is None:
+            self._image_read = self.image
             self._spawn_settings = self.settings_for(self._lab_profile)
         return self._spawn_settings
+
+    def lab_image(self) -> str:
+        """This spawn's image: one DockerSpawner took from the user's options, else the settings'."""
+        settings = self.lab_settings()
+        if self.image != self._image_read:
+            return self.image  # allowed_images: DockerSpawner's start sets it after the read
+        return settings.image
+
+    async def pull_image(self, image: str) -> None:
+        # DockerSpawner pulls its image trait; this spawn's image may be its profile's
+        await super().pull_image(self.lab_image() if image == self._image_read else image)
 
     # --- spawn progress -----------------------------------------------------
 
@@ -357,8 +370,11 @@ class LabSpawnerMixin(LabTraits):
         return ()
 
     def resolved_settings(self) -> LabSettings:
-        """This spawn's settings with the per-user ``environment`` callables called for this user."""
+        """This spawn's settings for this user: ``environment`` callables called, the image chosen."""
         settings = self.lab_settings()
+        image = self.lab_image()
+        if image != settings.image:
+            settings = dataclasses.replace(settings, image=image)
         if not any(callable(v) for v in settings.environment.values()):
             return settings
         environment = {k: v(self) if callable(v) else v for k, v in settings.environment.items()}
