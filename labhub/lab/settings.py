@@ -23,6 +23,7 @@ from labhub.hub.options import (
 )
 from labhub.lab import mounts
 from labhub.lab.specs import UID_STRATEGIES
+from labhub.profiles.rules import overridden_values
 
 #: Settings a profile merges into the ``extra`` overrides rather than into a field of its own.
 EXTRA_SETTINGS = (
@@ -206,18 +207,6 @@ def check_settings(settings: LabSettings) -> LabSettings:
 # --- a profile, merged as data ---------------------------------------------------------------
 
 
-def merged_values(current: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """The values a profile gives: dicts merged over ``current``, others replaced."""
-    values = {}
-    for key, value in override.items():
-        base = current.get(key)
-        if isinstance(value, Mapping) and isinstance(base, Mapping):
-            values[key] = {**base, **value}
-        else:
-            values[key] = value
-    return values
-
-
 def setting_value(settings: LabSettings, key: str) -> Any:
     """The current value of setting ``key`` (an ``extra_*`` one included)."""
     if key in EXTRA_SETTINGS:
@@ -239,7 +228,7 @@ def merge_profile(
     fields = {f.name for f in dataclasses.fields(LabSettings)}
     changes: dict[str, Any] = {}
     extra = dict(settings.extra)
-    for key, value in merged_values(current, override).items():
+    for key, value in overridden_values(current, override).items():
         value = coerce(key, value)
         if key in EXTRA_SETTINGS:
             extra[key] = value

@@ -28,7 +28,7 @@ from labhub.lab import build, folder_task, folders, mounts
 from labhub.lab.build import OVERRIDE_SETTINGS, build_lab, fixed_overrides
 from labhub.lab.model import Lab, LabSpecError, Overrides
 from labhub.lab.names import lab_object_name, user_folder_name
-from labhub.lab.settings import LabSettings, merge_profile
+from labhub.lab.settings import LabSettings, check_settings, merge_profile
 from labhub.profiles.rules import Profile
 from labhub.spawner.settings import LabSpawnError, LabTraits, settings_from_traits
 
@@ -418,8 +418,8 @@ class LabSpawnerMixin(LabTraits):
         return Overrides(**values)
 
     def check_lab_config(self) -> None:
-        """Translate a stand-in lab with the admin's fixed overrides: a wrong one stops the hub at start."""
-        check_overrides(settings_from_traits(self), self.translate_lab)
+        """Check the settings and a stand-in lab with the fixed overrides: a wrong one stops the hub."""
+        check_overrides(check_settings(settings_from_traits(self)), self.translate_lab)
 
     def translate_lab(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
         """The engine's create arguments for ``lab``; the engine class provides this."""
