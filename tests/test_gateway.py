@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from labhub.spawner.gateway import gateway_environment
+from labhub.lab.gateway import gateway_environment
 
 from .conftest import lab_spawner_config
 from .support.gateway import GATEWAY_KERNEL, Gateway, run_code

@@ -10,6 +10,7 @@ import pytest
 from traitlets.config import Config
 
 from labhub import LabDockerSpawner
+from labhub.lab.build import package_environment, package_mounts
 from labhub.lab.mounts import personal_folder
 from labhub.lab.packages import (
     PACKAGES_MOUNT_PATH,
@@ -18,6 +19,7 @@ from labhub.lab.packages import (
     packages_mount,
     user_site,
 )
+from labhub.spawner.settings import settings_from_traits
 
 from .support.labs import configured_hub, lab_container, lab_exec
 
@@ -84,7 +86,8 @@ def test_settings_default_under_lab_root_and_can_be_turned_off():
     c.LabDockerSpawner.packages_dir = "/data/pkgs/"
     spawner = LabDockerSpawner(config=c)
     assert spawner.packages_dir == "/data/pkgs"
-    assert spawner.lab_package_mounts() == [] and spawner.lab_package_environment() == {}
+    settings = settings_from_traits(spawner)
+    assert package_mounts(settings, "ann") == [] and package_environment(settings) == {}
     with pytest.raises(Exception, match="packages_dir must be an absolute host path"):
         LabDockerSpawner(packages_dir="relative/pkgs")
 

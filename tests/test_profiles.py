@@ -146,9 +146,9 @@ def test_the_chosen_profile_reaches_both_translations(cls, lab_root):
 
     s = spawner(cls, groups=["gpuusers"], lab_root=str(lab_root), prepare_folders=False)
     s.user_options = {"profile": "large"}
-    s.apply_lab_profile(s.select_lab_profile())
+    s.use_lab_profile(s.select_lab_profile())
     s.get_command = lambda: asyncio.sleep(0, ["jupyterhub-singleuser"])
-    s.get_env = lambda: {"LAB_PROFILE": s.environment.get("LAB_PROFILE", "")}
+    s.get_env = lambda: {}  # the hub's own variables; the profile's come from the settings
     lab = asyncio.run(s.describe_lab())
     assert lab.mem_limit == 768 * 1024**2 and lab.cpu_limit == 1.5
     assert lab.environment["LAB_PROFILE"] == "large"
@@ -157,11 +157,14 @@ def test_the_chosen_profile_reaches_both_translations(cls, lab_root):
     else:
         resources = service_spec(lab)["task_template"]["Resources"]
         assert resources["Limits"]["MemoryBytes"] == 768 * 1024**2
+    # the profile was merged as data: the spawner's own settings never changed
+    assert not s.mem_limit and not s.cpu_limit and "LAB_PROFILE" not in s.environment
     # the next spawn with the default profile gets the configured values back
     s.user_options = {}
-    s.apply_lab_profile(s.select_lab_profile())
-    assert s.mem_limit == 256 * 1024**2 and not s.cpu_limit
-    assert "LAB_PROFILE" not in s.environment
+    settings = s.use_lab_profile(s.select_lab_profile())
+    assert settings.mem_limit == 256 * 1024**2 and not settings.cpu_limit
+    assert "LAB_PROFILE" not in settings.environment
+    assert "LAB_PROFILE" not in asyncio.run(s.describe_lab()).environment
 
 
 def test_forbidden_profile_is_a_403_before_anything():

@@ -16,7 +16,6 @@ CLASSES = [
     ("labhub.spawner.docker", "LabDockerSpawner"),
     ("labhub.spawner.swarm", "LabSwarmSpawner"),
     ("labhub.auth", "LabAuthenticator"),
-    ("labhub.spawner.gateway", "GatewaySettingsMixin"),
 ]
 
 

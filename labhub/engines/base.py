@@ -53,8 +53,14 @@ class Engine(Protocol):
     async def exit_report(self, object_id: str) -> ExitReport:
         """How the lab's server ended, for the one sentence a user reads and the admin's log."""
 
-    async def run_folder_helper(self, job: FolderJob, *, image: str, name: str, owner: str) -> None:
-        """Create ``job``'s folder with a one-shot root helper of ``image`` named ``name``.
+    async def run_folder_helper(
+        self, job: FolderJob, *, image: str, name: str, owner: str, placement: list[str]
+    ) -> None:
+        """Create ``job``'s folder with a one-shot root helper of ``image``.
+
+        ``name`` names the helper where the engine needs a name (a Swarm service),
+        ``owner`` is the user label it carries, and ``placement`` the placement
+        constraints of the user's lab (Swarm places the helper on the lab's node).
 
         Raises :class:`~labhub.lab.folder_task.FolderHelperError` with one sentence.
         """

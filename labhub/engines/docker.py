@@ -55,7 +55,13 @@ class DockerEngine:
         )
 
     async def run_folder_helper(
-        self, job: folder_task.FolderJob, *, image: str, name: str, owner: str
+        self,
+        job: folder_task.FolderJob,
+        *,
+        image: str,
+        name: str,
+        owner: str,
+        placement: list[str],
     ) -> None:
         """A one-shot root container of the lab image, on no network, with the folder's parent mounted."""
         host_config = self.create_host_config(

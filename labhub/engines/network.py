@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from labhub.hub.options import DEFAULT_NETWORK, DEFAULT_NETWORK_SUBNET
@@ -140,12 +139,12 @@ def ensure_lab_network(client: Any, name: str, subnet: str) -> NetworkReport:
 
 def lab_network_gateway(app: Any) -> str | None:
     """The gateway address of the configured lab spawner's own network, or None (host network, other spawner)."""
-    from labhub.spawner.settings import LabSettingsMixin
+    from labhub.spawner.settings import LabTraits
 
     spawner_class = getattr(app, "spawner_class", None)
-    if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabSettingsMixin):
+    if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabTraits):
         return None
-    spawner = spawner_class(config=app.config, user=SimpleNamespace(name="labhub-config-check"))
+    spawner = spawner_class(config=app.config)  # read for its settings only: no user
     if not is_labhub_network(spawner.network_name):
         return None
     try:

@@ -30,12 +30,10 @@ class SwarmEngine:
         docker: DockerCall,
         log: logging.Logger | logging.LoggerAdapter,
         *,
-        constraints: list[str],
         host_network_ip: str,
     ):
         self.docker = docker
         self.log = log
-        self.constraints = list(constraints)
         self.host_network_ip = host_network_ip
 
     def translate(self, lab: Lab, overrides: Overrides) -> dict[str, Any]:
@@ -81,7 +79,13 @@ class SwarmEngine:
         raise folder_task.FolderHelperError(folder_task.timeout_message())
 
     async def run_folder_helper(
-        self, job: folder_task.FolderJob, *, image: str, name: str, owner: str
+        self,
+        job: folder_task.FolderJob,
+        *,
+        image: str,
+        name: str,
+        owner: str,
+        placement: list[str],
     ) -> None:
         """A one-shot root Swarm task of the lab image, placed like the user's lab."""
         spec = ContainerSpec(
@@ -94,7 +98,7 @@ class SwarmEngine:
         template = TaskTemplate(
             container_spec=spec,
             restart_policy=RestartPolicy(condition="none"),
-            placement=Placement(constraints=self.constraints or None),
+            placement=Placement(constraints=list(placement) or None),
             # Swarm has no "none" network; the host network adds no bridge, and the task talks to nobody
             networks=["host"],
         )

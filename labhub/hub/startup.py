@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 from typing import Any
 
 from traitlets import TraitError
@@ -43,18 +42,19 @@ _NOT_RUN = object()
 
 
 def _run_hub_startup(app: Any) -> Any:
-    """Build the configured lab spawner once without a user, so its settings are validated now.
+    """Read the configured lab spawner's settings now, with no user, so a wrong one stops the hub.
 
     Otherwise a wrong ``lab_uid`` or ``cifs_shares`` would surface only at the first spawn.
+    The spawner is built from the config alone (no user, no name): its traits are
+    validated as they are read, then the settings value and every profile are checked.
     """
-    from labhub.spawner.settings import LabSettingsMixin
+    from labhub.spawner.settings import LabTraits
 
     spawner_class = getattr(app, "spawner_class", None)
-    if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabSettingsMixin):
+    if not isinstance(spawner_class, type) or not issubclass(spawner_class, LabTraits):
         return None
     try:
-        # a stand-in user: DockerSpawner names its container from user.name as soon as image is set
-        spawner = spawner_class(config=app.config, user=SimpleNamespace(name="labhub-config-check"))
+        spawner = spawner_class(config=app.config)
         spawner.check_lab_config()
     except (ValueError, TypeError, TraitError) as err:
         refuse_to_start(app.log, f"{spawner_class.__name__}: {err}")

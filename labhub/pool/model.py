@@ -28,7 +28,9 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from labhub.lab.model import Lab, Overrides, container_spec
+from labhub.lab.build import build_lab, fixed_overrides
+from labhub.lab.model import LABEL_LAB, Lab, Overrides, container_spec
+from labhub.lab.settings import LabSettings
 
 #: Label on every pool container: the template key it was made from.
 LABEL_POOL = "org.labhub.pool"
@@ -57,6 +59,9 @@ STARTUP_ENV = frozenset(
 
 #: The lab's server command a pool container can stand in for.
 SERVER_COMMAND = "jupyterhub-singleuser"
+
+#: Stand-in users whose labs tell per-user folders from shared ones.
+STAND_INS = ("labhub-pool-stand-in-a", "labhub-pool-stand-in-b")
 
 # The waiter. It runs as the lab's uid in the pool container; its folder is in the
 # container's own throwaway HOME. It imports what the single-user server imports,
@@ -182,6 +187,30 @@ def per_user_binds(first: list[dict[str, Any]], second: list[dict[str, Any]]) ->
         else:
             raise PoolMismatch(f"the mount at {mount['Target']} is not a plain per-user folder")
     return targets
+
+
+def pool_template(settings: LabSettings) -> tuple[Lab, list[str], Overrides]:
+    """The pool's lab, the container paths of its per-user folders, and its overrides.
+
+    Two stand-in users' labs are built from the same ``settings`` by the function
+    that builds every user's lab; the bind mounts in which they differ are the
+    folders a hand-over puts in place. Raises :class:`PoolMismatch` for settings
+    no pool can serve.
+    """
+    if not settings.remove:
+        raise PoolMismatch("remove is False, and a pool container must be thrown away")
+    if settings.cifs_shares:
+        raise PoolMismatch("Windows shares are mounted with each user's password")
+    if settings.uid_strategy != "direct":
+        raise PoolMismatch("only uid_strategy 'direct' starts the server as the lab uid")
+    hooks = settings.per_user_hooks()
+    if hooks:
+        raise PoolMismatch(f"{', '.join(hooks)} is computed per user")
+    first, second = (build_lab(settings, name, command=[SERVER_COMMAND]) for name in STAND_INS)
+    targets = per_user_binds(first.mounts, second.mounts)
+    # no user's label on a container that serves whoever logs in next
+    template = replace(first, labels={LABEL_LAB: "true"})
+    return template, targets, fixed_overrides(settings)
 
 
 def template_lab(lab: Lab, slot_targets: list[str], pool_dir: str, slot: str) -> Lab:

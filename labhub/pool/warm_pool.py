@@ -1,7 +1,8 @@
 """The warm pool at run time: keep N pool containers started, hand each out once, refill.
 
-One :class:`WarmPool` per hub process holds the names of free, ready pool
-containers. Filling runs in the background with at most ``concurrency`` starts at
+One :class:`WarmPool` per hub process holds one map from each of its pool
+containers to its slot and its state: starting, waiting (free and ready), or
+being taken. Filling runs in the background with at most ``concurrency`` starts at
 a time, and pool containers wait at a low CPU weight, so refilling after a
 burst of logins does not starve the labs already running. A container leaves the
 pool by being renamed to a user's lab name; Docker renames a name once, so two
@@ -20,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from docker.errors import APIError, NotFound
@@ -75,6 +77,18 @@ def memory_shortfall(meminfo: str, reserve: int) -> str:
     )
 
 
+#: The states of a pool container, in the order it passes them.
+STARTING, WAITING, TAKING = "starting", "waiting", "taking"
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """A pool container's slot and state: ``starting``, ``waiting`` (free, ready) or ``taking``."""
+
+    slot: str
+    state: str
+
+
 def read_meminfo() -> str:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -119,16 +133,24 @@ class WarmPool:
         self.memory_reserve = memory_reserve
         self.meminfo = meminfo
         self.held_back = ""  # why the pool holds fewer than size (memory), logged once
-        self._taking: set[str] = set()
         _, self.key = pool.pool_spec(self.template, overrides)
-        self.free: dict[str, str] = {}  # container name -> slot, oldest first
-        self.starting: set[str] = set()  # names of the pool containers being started
+        # every pool container this pool holds, by name; waiting ones in the order they got ready
+        self.containers: dict[str, SlotState] = {}
         self.failures = 0
         self.disabled = ""
         self._wake = asyncio.Event()
         self._task: asyncio.Future | None = None
         self._slots = asyncio.Semaphore(self.concurrency)
         self._announced_full = False
+
+    def in_state(self, state: str) -> list[str]:
+        """Names of the pool containers in ``state``, oldest first."""
+        return [name for name, held in self.containers.items() if held.state == state]
+
+    def _set(self, name: str, slot: str, state: str) -> None:
+        # moved to the end: waiting containers are handed out in the order they got ready
+        self.containers.pop(name, None)
+        self.containers[name] = SlotState(slot, state)
 
     # --- what spawners use ---------------------------------------------------------
 
@@ -149,11 +171,12 @@ class WarmPool:
 
     async def take(self, name: str) -> tuple[str, str] | None:
         """Claim a free container as ``name``: its id and slot, or None when the pool is empty."""
-        while self.free:
-            free_name = next(iter(self.free))
-            slot = self.free.pop(free_name)
+        while waiting := self.in_state(WAITING):
+            free_name = waiting[0]
+            slot = self.containers[free_name].slot
             self._wake.set()  # refill now
-            self._taking.add(free_name)  # in no list while it is renamed: not an orphan
+            # held while it is renamed, so the health check does not take it for an orphan
+            self._set(free_name, slot, TAKING)
             try:
                 await self.docker("rename", free_name, name)
                 info = await self.docker("inspect_container", name)
@@ -162,7 +185,7 @@ class WarmPool:
                 await self._discard(free_name, slot)
                 continue
             finally:
-                self._taking.discard(free_name)
+                self.containers.pop(free_name, None)  # a user's lab now, or gone
             if not info.get("State", {}).get("Running"):
                 self.log.warning("labhub: warm pool: %s had stopped; it is removed", free_name)
                 await self._discard(name, slot)
@@ -191,13 +214,13 @@ class WarmPool:
         except Exception as err:
             self.log.error("labhub: warm pool: leftovers could not be checked (%s)", err)
         while not self.disabled:
-            missing = self.size - len(self.free) - len(self.starting)
+            missing = self.size - len(self.in_state(WAITING)) - len(self.in_state(STARTING))
             if missing > 0 and self._short_of_memory():
                 missing = 0  # looked at again at the next take or health check
             for _ in range(max(0, missing)):
                 slot = pool.slot_name()
                 name = pool.pool_container_name(self.prefix, slot)
-                self.starting.add(name)
+                self._set(name, slot, STARTING)
                 asyncio.ensure_future(self._fill_one(name, slot))
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -219,13 +242,14 @@ class WarmPool:
                 started = time.monotonic()
                 await self._start_container(name, slot)
             self.failures = 0
-            self.free[name] = slot
+            self._set(name, slot, WAITING)
             self.log.debug(
                 "labhub: warm pool: %s ready in %.2f s", name, time.monotonic() - started
             )
-            if len(self.free) >= self.size and not self._announced_full:
+            ready = len(self.in_state(WAITING))
+            if ready >= self.size and not self._announced_full:
                 self._announced_full = True
-                self.log.info("labhub: warm pool: %d/%d ready", len(self.free), self.size)
+                self.log.info("labhub: warm pool: %d/%d ready", ready, self.size)
         except Exception as err:
             self.failures += 1
             if self.failures in (1, 5) or self.failures % 20 == 0:
@@ -237,7 +261,8 @@ class WarmPool:
                 )
             await self._discard(name, slot)
         finally:
-            self.starting.discard(name)
+            if self.containers.get(name) == SlotState(slot, STARTING):
+                del self.containers[name]  # not started: it holds no place in the pool
             self._wake.set()
 
     def _short_of_memory(self) -> bool:
@@ -247,7 +272,7 @@ class WarmPool:
         if why and not self.held_back:
             self.log.warning(
                 "labhub: warm pool: holding %d of %d: %s; logins beyond it get normal starts",
-                len(self.free) + len(self.starting),
+                len(self.in_state(WAITING)) + len(self.in_state(STARTING)),
                 self.size,
                 why,
             )
@@ -299,7 +324,7 @@ class WarmPool:
 
     async def _check_health(self) -> None:
         """Replace free containers that died; remove pool containers this pool no longer holds."""
-        for name, slot in list(self.free.items()):
+        for name in self.in_state(WAITING):
             try:
                 info = await self.docker("inspect_container", name)
                 alive = info["State"].get("Running")
@@ -307,7 +332,10 @@ class WarmPool:
                 alive = False
             except ENGINE_ERRORS:
                 continue  # the engine is busy or restarting: check again next time
-            if not alive and self.free.pop(name, None) is not None:
+            held = self.containers.get(name)
+            if not alive and held is not None and held.state == WAITING:
+                del self.containers[name]
+                slot = held.slot
                 self.log.warning("labhub: warm pool: %s stopped while waiting; replacing it", name)
                 await self._discard(name, slot)
                 self._wake.set()
@@ -315,12 +343,7 @@ class WarmPool:
         containers = await self.docker("containers", all=True, filters={"label": pool.LABEL_POOL})
         for container in containers:
             name = container["Names"][0].lstrip("/")
-            if (
-                pool.is_pool_container_name(self.prefix, name)
-                and name not in self.free
-                and name not in self.starting
-                and name not in self._taking
-            ):
+            if pool.is_pool_container_name(self.prefix, name) and name not in self.containers:
                 self.log.warning("labhub: warm pool: removing %s, left by a broken start", name)
                 await self._discard(name, (container.get("Labels") or {}).get(pool.LABEL_SLOT, ""))
 
@@ -339,21 +362,23 @@ class WarmPool:
             if container.get("State") == "running" and labels.get(pool.LABEL_POOL) == self.key:
                 logs = await self.docker("logs", name, stdout=True, stderr=False)
             if b"labhub-pool: ready" in logs and b"starting the server" not in logs:
-                self.free[name] = slot
+                self._set(name, slot, WAITING)
                 in_use.add(slot)
             else:
                 await self._discard(name, slot)
-        if self.free:
-            self.log.info("labhub: warm pool: adopted %d waiting containers", len(self.free))
+        if self.containers:
+            self.log.info(
+                "labhub: warm pool: adopted %d waiting containers", len(self.in_state(WAITING))
+            )
         loop = asyncio.get_running_loop()
         for slot in await loop.run_in_executor(None, list, pool_mounts.slots(self.pool_dir)):
             if slot not in in_use:
                 await release(self.pool_dir, slot, self.log)
 
     async def _drain(self) -> None:
-        for name, slot in list(self.free.items()):
-            self.free.pop(name, None)
-            await self._discard(name, slot)
+        for name in self.in_state(WAITING):
+            held = self.containers.pop(name)
+            await self._discard(name, held.slot)
 
 
 async def remove_container(

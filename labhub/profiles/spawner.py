@@ -1,26 +1,26 @@
 """Spawn profiles and GPUs on a lab spawner: the settings, the form, and the steps around ``start()``.
 
-``LabProfileMixin`` sits before :class:`~labhub.spawner.lifecycle.LabSpawnerMixin` in
+``LabProfileMixin`` extends :class:`~labhub.spawner.lifecycle.LabSpawnerMixin` in
 both engine classes. Before anything is created it picks the user's profile
-(refusing a forged one with a 4xx), sets the profile's overrides on the spawner,
-and takes the lab's GPUs from the hub's pool; ``describe_lab()`` then carries all
-of it into the one lab description that Docker and Swarm translate. The rules
-themselves are pure, in :mod:`labhub.profiles.rules` and :mod:`labhub.profiles.gpus`.
+(refusing a forged one with a 4xx), merges the profile's overrides into this
+spawn's settings value (nothing is set on the spawner), and takes the lab's GPUs
+from the hub's pool; :func:`labhub.lab.build.build_lab` then carries all of it into
+the one lab description that Docker and Swarm translate. The rules themselves are
+pure, in :mod:`labhub.profiles.rules` and :mod:`labhub.profiles.gpus`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from docker.errors import APIError
 from tornado import web
 from traitlets import Enum, List, TraitError, Unicode, default, validate
 
-from labhub.lab.model import Lab
 from labhub.profiles import gpus
 from labhub.profiles import rules as profiles
-from labhub.spawner.settings import LabSettingsMixin, LabSpawnError
+from labhub.spawner.lifecycle import LabSpawnerMixin, check_overrides
+from labhub.spawner.settings import LabSpawnError
 
 
 def _refuse(status: int, message: str) -> web.HTTPError:
@@ -28,7 +28,7 @@ def _refuse(status: int, message: str) -> web.HTTPError:
     return web.HTTPError(status, "%s", message)
 
 
-class LabProfileMixin(LabSettingsMixin):
+class LabProfileMixin(LabSpawnerMixin):
     """Profiles (``profile_list``) and GPUs (``gpu_devices``) for LabDockerSpawner and LabSwarmSpawner."""
 
     profile_list = List(
@@ -77,11 +77,6 @@ class LabProfileMixin(LabSettingsMixin):
         ``NVIDIA_VISIBLE_DEVICES=<ids>``, for engines whose default runtime is ``nvidia``.""",
     )
 
-    #: False where the engine, not the hub, assigns device ids (Swarm's generic resources).
-    hub_assigns_gpus = True
-
-    _profile_saved: dict[str, Any] | None = None
-    _lab_profile: profiles.Profile | None = None
     _gpu_ids: tuple[str, ...] = ()
 
     # --- profiles ----------------------------------------------------------------------
@@ -151,25 +146,6 @@ class LabProfileMixin(LabSettingsMixin):
             if db is not None:
                 db.commit()
 
-    def apply_lab_profile(self, profile: profiles.Profile | None) -> None:
-        """Set ``profile``'s overrides on the spawner, after putting back the previous profile's."""
-        for key, value in (self._profile_saved or {}).items():
-            setattr(self, key, value)
-        self._profile_saved = {}
-        self._lab_profile = profile
-        if profile is None:
-            return
-        current = {key: getattr(self, key) for key in profile.spawner_override}
-        for key, value in profiles.overridden_values(current, profile.spawner_override).items():
-            self._profile_saved[key] = current[key]
-            try:
-                setattr(self, key, value)
-            except (TraitError, ValueError, TypeError) as err:
-                raise LabSpawnError(
-                    f"Profile {profile.slug!r} sets {key} to a value it cannot take ({err}); "
-                    "ask the lab admin to fix profile_list."
-                ) from None
-
     # --- GPUs ----------------------------------------------------------------------------
 
     def gpu_pool(self) -> gpus.GpuPool:
@@ -203,28 +179,11 @@ class LabProfileMixin(LabSettingsMixin):
             return tuple(self.gpu_devices)
         return self._gpu_ids
 
-    async def describe_lab(self) -> Lab:
-        lab = await super().describe_lab()
-        profile = self._lab_profile
-        if profile is None or not profile.gpus:
-            return lab
-        if not self.hub_assigns_gpus:
-            # Swarm: reserve a count; the node's advertised ids are assigned by Swarm itself
-            env = dict(lab.environment)
-            if profile.gpus == profiles.SHARED:
-                env["NVIDIA_VISIBLE_DEVICES"] = "all"
-            return dataclasses.replace(lab, gpu_count=profile.exclusive_gpus, environment=env)
-        ids = self.lab_gpu_ids()
-        if self.gpu_request == "environment":
-            env = {**lab.environment, "NVIDIA_VISIBLE_DEVICES": gpus.visible_devices(ids)}
-            return dataclasses.replace(lab, environment=env)
-        return dataclasses.replace(lab, gpu_ids=ids)
-
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> tuple[str, int]:
         profile = self.select_lab_profile()
-        self.apply_lab_profile(profile)
+        self.use_lab_profile(profile)  # this spawn's settings, read once with the profile merged in
         self.hold_gpus(profile)
         try:
             return await super().start()
@@ -296,9 +255,6 @@ class LabProfileMixin(LabSettingsMixin):
                         f"has {len(devices)}; set gpu_devices or change the profile."
                     )
             try:
-                self.apply_lab_profile(profile)
-                super().check_lab_config()
+                check_overrides(self.settings_for(profile), self.translate_lab)
             except (LabSpawnError, TraitError, ValueError, TypeError) as err:
                 raise profiles.ProfileError(f"Profile {profile.slug!r}: {err}") from None
-            finally:
-                self.apply_lab_profile(None)

@@ -1,8 +1,9 @@
 """The steps every lab spawner takes, for Docker and Swarm alike: folders, the lab, readiness, cleanup.
 
-``LabSpawnerMixin`` gathers the settings of :class:`~labhub.spawner.settings.LabSettingsMixin`
-once per spawn into a :class:`labhub.lab.model.Lab` and leaves only the engine's own
-work to :class:`~labhub.spawner.docker.LabDockerSpawner` and
+``LabSpawnerMixin`` reads the settings of :class:`~labhub.spawner.settings.LabTraits`
+once per spawn into a :class:`~labhub.lab.settings.LabSettings`, merges the chosen
+profile into that value, builds the lab with :func:`labhub.lab.build.build_lab` and
+leaves only the engine's own work to :class:`~labhub.spawner.docker.LabDockerSpawner` and
 :class:`~labhub.spawner.swarm.LabSwarmSpawner`: turning that description into a
 container or a service, running the folder helper, and removing what they made.
 Each method exists once; the engine classes add hooks, never second copies.
@@ -11,34 +12,29 @@ Each method exists once; the engine classes add hooks, never second copies.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from docker.errors import APIError, NotFound
 from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient
-from traitlets import Bool, Enum, Int, Unicode, default, validate
+from traitlets import Bool, Enum, Int, TraitError, Unicode, default, validate
 
 from labhub.engines import host_listeners, network
 from labhub.engines.base import Engine
 from labhub.hub import identity
-from labhub.lab import engine_limits, folder_task, folders, mounts, names
-from labhub.lab.model import LABEL_LAB, Lab, LabSpecError, Overrides
-from labhub.lab.mounts import LABEL_USER
-from labhub.lab.names import folder_helper_name, lab_object_name
-from labhub.spawner.settings import LabSettingsMixin, LabSpawnError
+from labhub.lab import build, engine_limits, folder_task, folders, mounts, names
+from labhub.lab.build import OVERRIDE_SETTINGS, build_lab, fixed_overrides
+from labhub.lab.model import Lab, LabSpecError, Overrides
+from labhub.lab.names import folder_helper_name, lab_object_name, user_folder_name
+from labhub.lab.settings import LabSettings, check_settings, merge_profile
+from labhub.profiles.rules import Profile
+from labhub.spawner.settings import LabSpawnError, LabTraits, settings_from_traits
 
-#: Each part of :class:`labhub.lab.model.Overrides` and the spawner setting it comes from.
-OVERRIDE_SETTINGS = {
-    "create_kwargs": "extra_create_kwargs",
-    "host_config": "extra_host_config",
-    "container_spec": "extra_container_spec",
-    "resources_spec": "extra_resources_spec",
-    "placement_spec": "extra_placement_spec",
-    "task_spec": "extra_task_spec",
-    "endpoint_spec": "extra_endpoint_spec",
-}
+__all__ = ["OVERRIDE_SETTINGS", "LabSpawnerMixin", "check_overrides"]
 
 #: Connections the Docker client keeps to the engine (docker-py's default pool size).
 DOCKER_CLIENT_CONNECTIONS = 10
@@ -120,7 +116,27 @@ def readiness_interval(labs_starting: int, waited: float = 0.0) -> float:
     return min(READINESS_CAP, max(busy, READINESS_SHARE * waited))
 
 
-class LabSpawnerMixin(LabSettingsMixin):
+def check_overrides(settings: LabSettings, translate: Callable[[Lab, Overrides], Any]) -> None:
+    """Translate a stand-in lab with the settings' fixed overrides; a wrong one raises in one sentence.
+
+    Callable overrides depend on the user and are checked at each spawn instead.
+    """
+    stand_in = Lab(
+        name="labhub-config-check",
+        image=settings.image or "image",
+        command=["jupyterhub-singleuser"],
+        environment={},
+        user="1:1",
+        workdir="/",
+        mounts=[],
+        labels={},
+        network=settings.network_name,
+        port=8888,
+    )
+    translate(stand_in, fixed_overrides(settings))
+
+
+class LabSpawnerMixin(LabTraits):
     """Lab lifecycle shared by LabDockerSpawner and LabSwarmSpawner (mixed in before the engine's spawner)."""
 
     remove = Bool(
@@ -218,6 +234,8 @@ class LabSpawnerMixin(LabSettingsMixin):
     @default("object_name")
     def _object_name_default(self) -> str:
         # DockerSpawner re-renders the name through this method when the image changes
+        if self.user is None:
+            return ""  # a spawner built only to read the settings (the hub's start-up check)
         if self.name_template:
             return self._render_templates(self.name_template)
         return lab_object_name(self.prefix, self.user.name, getattr(self, "name", "") or "")
@@ -250,13 +268,75 @@ class LabSpawnerMixin(LabSettingsMixin):
         """Where a host-network lab listens: the host's loopback, never its public interfaces."""
         return LOOPBACK
 
-    def get_env(self) -> dict[str, str]:
-        env = super().get_env()
-        env.update(self.lab_run_as()["environment"])
-        # remote kernels run as the hub user's name; the folder name is only for paths
-        env.update(self.lab_gateway_environment(self.user.name))
-        env.update(self.lab_package_environment())
-        return env
+    @property
+    def lab_folder_name(self) -> str:
+        """This user's safe folder name, the one used for every path and Docker name."""
+        return user_folder_name(self.user.name)
+
+    # --- the settings of this spawn ------------------------------------------------------
+
+    _spawn_settings: LabSettings | None = None
+    _lab_profile: Profile | None = None
+    #: ``image`` when this spawn's settings were read; DockerSpawner may set another later
+    _image_read: str | None = None
+
+    def settings_for(self, profile: Profile | None = None) -> LabSettings:
+        """The settings read from the traits, with ``profile``'s overrides merged in as data.
+
+        A profile value the setting cannot take is one sentence for the user and the admin.
+        """
+        settings = settings_from_traits(self)
+        if profile is None or not profile.spawner_override:
+            return settings
+
+        def coerce(key: str, value: Any) -> Any:
+            # the trait's own type check ("2G" becomes bytes); nothing is set on the spawner
+            trait = self.traits().get(key)
+            if trait is None:
+                raise ValueError(f"{type(self).__name__} has no setting {key}")
+            if value is None and trait.allow_none:
+                return value
+            try:
+                return trait.validate(self, value)
+            except (TraitError, ValueError, TypeError) as err:
+                raise LabSpawnError(
+                    f"Profile {profile.slug!r} sets {key} to a value it cannot take ({err}); "
+                    "ask the lab admin to fix profile_list."
+                ) from None
+
+        try:
+            return merge_profile(settings, profile.spawner_override, coerce)
+        except (ValueError, TypeError) as err:
+            if isinstance(err, LabSpawnError):
+                raise
+            raise LabSpawnError(
+                f"Profile {profile.slug!r} sets a value it cannot take ({err}); "
+                "ask the lab admin to fix profile_list."
+            ) from None
+
+    def use_lab_profile(self, profile: Profile | None) -> LabSettings:
+        """Read this spawn's settings once, ``profile`` merged in; every later step uses them."""
+        self._lab_profile = profile
+        self._spawn_settings = None
+        return self.lab_settings()
+
+    def lab_settings(self) -> LabSettings:
+        """This spawn's settings (the traits', with the chosen profile merged in), read once."""
+        if self._spawn_settings is None:
+            self._image_read = self.image
+            self._spawn_settings = self.settings_for(self._lab_profile)
+        return self._spawn_settings
+
+    def lab_image(self) -> str:
+        """This spawn's image: one DockerSpawner took from the user's options, else the settings'."""
+        settings = self.lab_settings()
+        if self.image != self._image_read:
+            return self.image  # allowed_images: DockerSpawner's start sets it after the read
+        return settings.image
+
+    async def pull_image(self, image: str) -> None:
+        # DockerSpawner pulls its image trait; this spawn's image may be its profile's
+        await super().pull_image(self.lab_image() if image == self._image_read else image)
 
     # --- spawn progress -----------------------------------------------------
 
@@ -284,71 +364,61 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     # --- the description -------------------------------------------------------------
 
-    def lab_placement(self) -> tuple[list[str], list[str]]:
-        """Placement constraints and spread preferences; only Swarm places labs."""
-        return [], []
+    def lab_gpu_ids(self) -> tuple[str, ...]:
+        """The GPU ids this lab's container sees; none unless the spawner holds GPUs."""
+        return ()
+
+    def resolved_settings(self) -> LabSettings:
+        """This spawn's settings for this user: ``environment`` callables called, the image chosen."""
+        settings = self.lab_settings()
+        image = self.lab_image()
+        if image != settings.image:
+            settings = dataclasses.replace(settings, image=image)
+        if not any(callable(v) for v in settings.environment.values()):
+            return settings
+        environment = {k: v(self) if callable(v) else v for k, v in settings.environment.items()}
+        return dataclasses.replace(settings, environment=environment)
 
     async def describe_lab(self) -> Lab:
         """This user's lab as plain data: computed once per spawn, translated by the engine class."""
-        return self.lab_from_settings(
-            command=list(await self.get_command()),
-            environment=self.get_env(),
-            mounts=await self.lab_mount_specs() + [dict(m) for m in self.mount_binds],
-            labels={LABEL_LAB: "true", LABEL_USER: self.lab_folder_name},
-        )
+        settings = self.resolved_settings()
+        try:
+            return build_lab(
+                settings,
+                self.user.name,
+                name=self.object_name,
+                command=list(await self.get_command()),
+                hub_environment=self.get_env(),
+                port=self.port,
+                default_url=self.format_string(settings.default_url)
+                if settings.default_url
+                else "",
+                cifs_credentials=await self.lab_cifs_credentials(settings),
+                profile=self._lab_profile,
+                gpu_ids=self.lab_gpu_ids(),
+                hub_assigns_gpus=self.hub_assigns_gpus,
+            )
+        except mounts.MountConfigError as err:
+            # a password or name no mount option can carry: the user reads why, nothing starts
+            raise LabSpawnError(str(err)) from None
 
-    def lab_from_settings(
-        self,
-        *,
-        command: list[str],
-        environment: dict[str, str],
-        mounts: list[dict[str, Any]],
-        labels: dict[str, str],
-    ) -> Lab:
-        """A lab with everything but its command, environment, mounts and labels from the settings.
-
-        The one place settings become a :class:`Lab`: a user's lab and the warm pool's
-        template both come from here, so they cannot drift apart.
-        """
-        identity = self.lab_run_as()
-        constraints, preferences = self.lab_placement()
-        return Lab(
-            name=self.object_name,
-            image=self.image,
-            command=command,
-            environment=environment,
-            user=identity["user"],
-            workdir=self.home_dir,
-            mounts=mounts,
-            labels=labels,
-            network=self.network_name,
-            port=self.port,
-            publish_port=not (self.use_internal_ip or self.uses_host_network),
-            host_ip=self.host_ip,
-            mem_limit=self.mem_limit,
-            mem_guarantee=self.mem_guarantee,
-            cpu_limit=self.cpu_limit,
-            cpu_guarantee=self.cpu_guarantee,
-            links=dict(self.links or {}),
-            placement_constraints=constraints,
-            placement_preferences=preferences,
-            tmpfs=identity.get("tmpfs", {}),
-        )
+    #: False where the engine, not the hub, assigns device ids (Swarm's generic resources).
+    hub_assigns_gpus = True
 
     async def lab_overrides(self) -> Overrides:
         """The admin's ``extra_*`` settings, callables resolved and ``{username}`` filled in."""
+        extra = self.lab_settings().extra
         values = {}
         for setting, trait in OVERRIDE_SETTINGS.items():
-            value = self._eval_if_callable(getattr(self, trait, None) or {})
+            value = self._eval_if_callable(extra.get(trait) or {})
             if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
                 value = await value
             values[setting] = self._render_templates(value or {})
         return Overrides(**values)
 
     def check_lab_config(self) -> None:
-        """Translate a stand-in lab with the admin's fixed overrides: a wrong one stops the hub at start.
+        """Check the settings and a stand-in lab with the fixed overrides: a wrong one stops the hub.
 
-        Callable overrides depend on the user and are checked at each spawn instead.
         A setting the engine cannot honour is refused too (:mod:`labhub.lab.engine_limits`).
         """
         engine = engine_limits.engine_of(type(self))
@@ -357,24 +427,7 @@ class LabSpawnerMixin(LabSettingsMixin):
             refusal = engine_limits.refusal(engine, given)
             if refusal:
                 raise LabSpecError(refusal)
-        values = {
-            setting: getattr(self, trait, None) or {}
-            for setting, trait in OVERRIDE_SETTINGS.items()
-            if not callable(getattr(self, trait, None))
-        }
-        stand_in = Lab(
-            name="labhub-config-check",
-            image=self.image or "image",
-            command=["jupyterhub-singleuser"],
-            environment={},
-            user="1:1",
-            workdir="/",
-            mounts=[],
-            labels={},
-            network=self.network_name,
-            port=8888,
-        )
-        self.translate_lab(stand_in, Overrides(**values))
+        check_overrides(check_settings(settings_from_traits(self)), self.translate_lab)
 
     # --- the engine ------------------------------------------------------------------
 
@@ -416,13 +469,14 @@ class LabSpawnerMixin(LabSettingsMixin):
 
     def folder_job(self) -> folder_task.FolderJob:
         """What the folder helper must create for this user, from the settings alone."""
-        demo = self.demo_notebooks_dir
+        settings = self.lab_settings()
+        demo = settings.demo_notebooks_dir
         return folder_task.FolderJob(
-            folder=self.personal_folder,
-            uid=self.lab_uid,
-            gid=self.lab_gid,
-            personal_root=self.personal_notebooks_dir,
-            shared_root=self.shared_notebooks_dir,
+            folder=build.personal_folder(settings, self.user.name),
+            uid=settings.lab_uid,
+            gid=settings.lab_gid,
+            personal_root=settings.personal_notebooks_dir,
+            shared_root=settings.shared_notebooks_dir,
             demo_dir=demo if demo and folder_task.is_dir(demo) else "",
         )
 
@@ -430,17 +484,20 @@ class LabSpawnerMixin(LabSettingsMixin):
         """Create the folder with a one-shot root helper of the lab image on the engine."""
         await self.engine.run_folder_helper(
             job,
-            image=self.image,
+            image=self.lab_image(),
             name=folder_helper_name(self.object_name),
             owner=self.lab_folder_name,
+            # placed like the user's lab, whose profile may place it elsewhere
+            placement=list(self.lab_settings().placement_constraints),
         )
 
     async def prepare_lab_folders(self) -> bool:
         """Create the lab folders and this user's folder (off the event loop); True if it was new."""
-        if not self.prepare_folders:
+        settings = self.lab_settings()
+        if not settings.prepare_folders:
             return False
         self.report_progress(10, "Preparing your notebook folder")
-        if folder_task.uses_task(self.folder_creation, self.lab_uid):
+        if folder_task.uses_task(settings.folder_creation, settings.lab_uid):
             try:
                 await self.run_folder_helper(self.folder_job())
                 await self.prepare_package_folder()
@@ -453,24 +510,54 @@ class LabSpawnerMixin(LabSettingsMixin):
             await loop.run_in_executor(
                 None,
                 folders.ensure_lab_folders,
-                self.personal_notebooks_dir,
-                self.shared_notebooks_dir,
-                self.lab_uid,
-                self.lab_gid,
+                settings.personal_notebooks_dir,
+                settings.shared_notebooks_dir,
+                settings.lab_uid,
+                settings.lab_gid,
             )
             new = await loop.run_in_executor(
                 None,
                 folders.ensure_personal_folder,
-                self.personal_folder,
-                self.lab_uid,
-                self.lab_gid,
-                self.demo_notebooks_dir or None,
+                build.personal_folder(settings, self.user.name),
+                settings.lab_uid,
+                settings.lab_gid,
+                settings.demo_notebooks_dir or None,
             )
             await self.prepare_package_folder()
             return new
         except folders.LabFolderError as err:
             self.log.error("Lab folder for %s not ready: %s", self.user.name, err)
             raise LabSpawnError(str(err)) from None
+
+    async def prepare_package_folder(self) -> None:
+        """Create this user's package folder (owner lab_uid, 0700) the way notebook folders are."""
+        settings = self.lab_settings()
+        if not settings.persistent_packages:
+            return
+        folder = build.packages_folder(settings, self.user.name)
+        if folder_task.uses_task(settings.folder_creation, settings.lab_uid):
+            await self.run_folder_helper(
+                folder_task.FolderJob(
+                    folder=folder,
+                    uid=settings.lab_uid,
+                    gid=settings.lab_gid,
+                    personal_root=settings.packages_dir,
+                    shared_root=settings.shared_notebooks_dir,
+                )
+            )
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            None,
+            folders.ensure_lab_folders,
+            settings.packages_dir,
+            settings.shared_notebooks_dir,
+            settings.lab_uid,
+            settings.lab_gid,
+        )
+        await loop.run_in_executor(
+            None, folders.ensure_personal_folder, folder, settings.lab_uid, settings.lab_gid
+        )
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -487,8 +574,9 @@ class LabSpawnerMixin(LabSettingsMixin):
                 "ask the lab admin to rename the user."
             )
         await self.prepare_lab_folders()
-        if self.cifs_shares:
-            names = ", ".join(share.name for share in self.parsed_cifs_shares)
+        shares = self.lab_settings().cifs_shares
+        if shares:
+            names = ", ".join(share.name for share in shares)
             self.report_progress(30, f"Mounting Windows shares: {names}")
         if network.is_labhub_network(self.network_name):
             await self.ensure_lab_network()
@@ -636,7 +724,7 @@ class LabSpawnerMixin(LabSettingsMixin):
                 "exec_create",
                 container,
                 network.listener_command(),
-                user=f"{self.lab_uid}:{self.lab_gid}",
+                user=f"{self.lab_settings().lab_uid}:{self.lab_settings().lab_gid}",
             )
             output = await self.docker("exec_start", execution["Id"])
             ports = network.parse_listener_report(output.decode("utf-8", "replace"))
@@ -666,7 +754,7 @@ class LabSpawnerMixin(LabSettingsMixin):
         raise LabSpawnError(early_exit_message(exit_code, oom, output))
 
     def _secrets(self) -> list[str]:
-        env = self.get_env()
+        env = build.lab_environment(self.lab_settings(), self.user.name, self.get_env())
         return [
             v for k, v in env.items() if v and ("TOKEN" in k or "SECRET" in k or "PASSWORD" in k)
         ]
@@ -763,28 +851,17 @@ class LabSpawnerMixin(LabSettingsMixin):
             domain=auth_state.get("domain", ""),
         )
 
-    async def lab_mount_specs(self) -> list[dict[str, Any]]:
-        """Every mount of this user's lab, as Engine API Mount dicts."""
-        try:
-            cifs = [
-                mounts.cifs_mount(
-                    share,
-                    username=self.user.name,
-                    uid=self.lab_uid,
-                    gid=self.lab_gid,
-                    credentials=await self.cifs_credentials(share),
-                )
-                for share in self.parsed_cifs_shares
-            ]
-        except mounts.MountConfigError as err:
-            # a password or name no mount option can carry: the user reads why, nothing starts
-            raise LabSpawnError(str(err)) from None
-        return mounts.lab_mounts(
-            self.lab_layout(), self.user.name, cifs=cifs + self.lab_package_mounts()
-        )
+    async def lab_cifs_credentials(
+        self, settings: LabSettings
+    ) -> dict[str, mounts.CifsCredentials | None]:
+        """Each Windows share's credentials for this user, by share name."""
+        return {share.name: await self.cifs_credentials(share) for share in settings.cifs_shares}
 
     def cifs_volume_names(self) -> list[str]:
-        return [mounts.cifs_volume_name(share, self.user.name) for share in self.parsed_cifs_shares]
+        return [
+            mounts.cifs_volume_name(share, self.user.name)
+            for share in self.lab_settings().cifs_shares
+        ]
 
 
 def _read_text(path: str) -> str:

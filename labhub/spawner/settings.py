@@ -1,9 +1,9 @@
-"""The lab's settings, shared by Docker and Swarm: the traits an admin sets and the values they give.
+"""The lab's settings as traits, shared by Docker and Swarm, and the one place they are read.
 
-``LabSettingsMixin`` holds the traits (folders, uid/gid, shares, demo notebooks)
-with their help texts and validation, and the values derived from them for one
-user (folder name, layout, run-as identity). The steps of a spawn are in
-:mod:`labhub.spawner.lifecycle`.
+``LabTraits`` holds the traits an admin sets (folders, uid/gid, shares, packages,
+the gateway) with their help texts; their checks are the pure ones of
+:mod:`labhub.lab.settings`. :func:`settings_from_traits` reads every trait that
+decides a lab, once per spawn, into a frozen :class:`~labhub.lab.settings.LabSettings`.
 """
 
 from __future__ import annotations
@@ -11,20 +11,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from traitlets import Bool, Dict, Enum, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default, validate
+from traitlets.config import LoggingConfigurable
 
 from labhub.hub.options import (
+    DEFAULT_GATEWAY_CONNECT_TIMEOUT,
+    DEFAULT_GATEWAY_REQUEST_TIMEOUT,
     DEFAULT_LAB_GID,
     DEFAULT_LAB_ROOT,
     DEFAULT_LAB_UID,
     DEFAULT_UID_STRATEGY,
 )
-from labhub.lab import mounts
-from labhub.lab.names import user_folder_name
-from labhub.lab.specs import UID_STRATEGIES, run_as
+from labhub.lab import settings as checks
+from labhub.lab.settings import EXTRA_SETTINGS, LabSettings
+from labhub.lab.specs import UID_STRATEGIES
 from labhub.paths import share_dir
-from labhub.spawner.gateway import GatewaySettingsMixin
-from labhub.spawner.package_settings import PackageSettingsMixin
 
 
 class LabSpawnError(RuntimeError):
@@ -36,8 +37,8 @@ class LabSpawnError(RuntimeError):
         return str(self)
 
 
-class LabSettingsMixin(GatewaySettingsMixin, PackageSettingsMixin):
-    """Lab semantics shared by LabDockerSpawner and LabSwarmSpawner."""
+class LabTraits(LoggingConfigurable):
+    """The lab's settings shared by LabDockerSpawner and LabSwarmSpawner: traits only, no behaviour."""
 
     lab_root = Unicode(
         DEFAULT_LAB_ROOT,
@@ -66,12 +67,9 @@ class LabSettingsMixin(GatewaySettingsMixin, PackageSettingsMixin):
     def _default_shared(self) -> str:
         return os.path.join(self.lab_root, "shared_notebooks")
 
-    @validate("lab_root", "personal_notebooks_dir", "shared_notebooks_dir")
+    @validate("lab_root", "personal_notebooks_dir", "shared_notebooks_dir", "packages_dir")
     def _absolute(self, proposal: Any) -> str:
-        value = proposal.value
-        if not os.path.isabs(value):
-            raise ValueError(f"{proposal.trait.name} must be an absolute host path, not {value!r}.")
-        return os.path.normpath(value)
+        return checks.absolute_path(proposal.trait.name, proposal.value)
 
     personal_mount_path = Unicode(
         "/home/jovyan/work",
@@ -107,12 +105,7 @@ class LabSettingsMixin(GatewaySettingsMixin, PackageSettingsMixin):
 
     @validate("lab_uid", "lab_gid")
     def _not_root(self, proposal: Any) -> int:
-        if proposal.value <= 0:
-            raise ValueError(
-                f"{proposal.trait.name} must be a positive id, not {proposal.value}: "
-                "lab files must not belong to root."
-            )
-        return proposal.value
+        return checks.lab_id(proposal.trait.name, proposal.value)
 
     uid_strategy = Enum(
         list(UID_STRATEGIES),
@@ -168,19 +161,9 @@ class LabSettingsMixin(GatewaySettingsMixin, PackageSettingsMixin):
         labels or the logs, and the volume is removed when the server stops.""",
     )
 
-    _parsed_shares: tuple[mounts.CifsShare, ...] = ()
-
     @validate("cifs_shares")
     def _valid_shares(self, proposal: Any) -> list:
-        names = set()
-        parsed = []
-        for raw in proposal.value:
-            share = mounts.parse_cifs_share(raw)
-            if share.name in names:
-                raise ValueError(f"Two cifs_shares are named {share.name!r}; names must be unique.")
-            names.add(share.name)
-            parsed.append(share)
-        self._parsed_shares = tuple(parsed)
+        checks.cifs_shares(proposal.value)
         return proposal.value
 
     demo_notebooks_dir = Unicode(
@@ -215,38 +198,125 @@ class LabSettingsMixin(GatewaySettingsMixin, PackageSettingsMixin):
         ``lab_uid``), the helper otherwise. LabSwarmSpawner defaults to ``task``.""",
     )
 
-    # --- derived values -----------------------------------------------------
+    # --- users' own packages -------------------------------------------------------
 
-    @property
-    def lab_folder_name(self) -> str:
-        """This user's safe folder name, the one used for every path and Docker name."""
-        return user_folder_name(self.user.name)
+    persistent_packages = Bool(
+        True,
+        config=True,
+        help="""Keep what users install with ``pip install`` / ``%pip install`` across their
+        containers. Each user gets a folder under ``packages_dir`` (owned by ``lab_uid``, mode
+        0700, never mounted into anyone else's lab), mounted at
+        ``/opt/labhub/packages`` and made Python's user base (``PYTHONUSERBASE``,
+        ``PIP_USER=1``). The image's Python must have its user site on (labhub's images do; a
+        plain venv needs ``include-system-site-packages = true``). Off: installs go where
+        the image lets them, and are gone with the container.""",
+    )
+    packages_dir = Unicode(
+        config=True,
+        help="""Host folder holding one package folder per user (default
+        ``{lab_root}/packages``), separate from the notebooks so ``work/`` stays clean. On
+        Swarm, storage every node sees, like ``lab_root``.""",
+    )
 
-    @property
-    def personal_folder(self) -> str:
-        """The host path of this user's personal folder."""
-        return mounts.personal_folder(self.personal_notebooks_dir, self.user.name)
+    @default("packages_dir")
+    def _default_packages_dir(self) -> str:
+        return os.path.join(self.lab_root, "packages")
 
-    @property
-    def parsed_cifs_shares(self) -> tuple[mounts.CifsShare, ...]:
-        """``cifs_shares`` as checked values, parsed once when the setting was given."""
-        return self._parsed_shares
+    # --- remote kernels through Jupyter Enterprise Gateway ----------------------------
 
-    def lab_layout(self) -> mounts.LabVolumes:
-        return mounts.LabVolumes(
-            personal_root=self.personal_notebooks_dir,
-            shared_root=self.shared_notebooks_dir,
-            personal_mount_path=self.personal_mount_path,
-            shared_mount_path=self.shared_mount_path,
-            read_only_volumes=dict(self.lab_read_only_volumes),
-            volumes=dict(self.lab_volumes),
-            volume_driver_options=dict(self.volume_driver_options),
-        )
+    gateway_url = Unicode(
+        config=True,
+        help="""Base URL of a Jupyter Enterprise Gateway (``https://eg.lab.example:8888``).
+        When set, every lab lists and starts its kernels there (e.g. PySpark on the
+        cluster) instead of inside the user's container. Empty: local kernels.""",
+    )
+    gateway_auth_token = Unicode(
+        config=True,
+        help="""Token the labs send to the gateway. It reaches each lab in its environment
+        (that is how Jupyter Server reads it), so the lab's user can see it: give the
+        gateway a token meant for lab users, not an admin secret.""",
+    )
+    gateway_request_timeout = Float(
+        DEFAULT_GATEWAY_REQUEST_TIMEOUT,
+        config=True,
+        help="""Seconds a lab waits for one gateway request. Starting a kernel on a busy
+        cluster can take a while; a gateway that is down is reported after
+        ``gateway_connect_timeout``, not this.""",
+    )
+    gateway_connect_timeout = Float(
+        DEFAULT_GATEWAY_CONNECT_TIMEOUT,
+        config=True,
+        help="Seconds a lab waits to connect to the gateway before saying it is unreachable.",
+    )
+    gateway_validate_cert = Bool(
+        True,
+        config=True,
+        help="Verify the gateway's TLS certificate (turn off only for a test gateway).",
+    )
+    gateway_ca_file = Unicode(
+        config=True,
+        help="CA bundle, inside the lab image, that signed the gateway's certificate.",
+    )
 
-    def lab_run_as(self) -> dict[str, Any]:
-        identity = run_as(
-            self.uid_strategy, self.lab_uid, self.lab_gid, self.nb_user, self.home_dir
-        )
-        if not self.throwaway_home:
-            identity.pop("tmpfs", None)
-        return identity
+    @validate("gateway_url")
+    def _valid_url(self, proposal: Any) -> str:
+        return checks.gateway_url(proposal.value)
+
+
+def settings_from_traits(spawner: Any) -> LabSettings:
+    """Every setting that decides ``spawner``'s labs, read from its traits once, as one value.
+
+    The only place traits are read for building a lab. Needs no user: the hub's
+    start-up check reads a spawner built without one. Traits only one engine has
+    (Swarm's placement, Docker's links) read as empty on the other.
+    """
+
+    def trait(name: str, fallback: Any = None) -> Any:
+        return getattr(spawner, name, fallback)
+
+    return LabSettings(
+        lab_root=spawner.lab_root,
+        personal_notebooks_dir=spawner.personal_notebooks_dir,
+        shared_notebooks_dir=spawner.shared_notebooks_dir,
+        packages_dir=spawner.packages_dir,
+        demo_notebooks_dir=spawner.demo_notebooks_dir,
+        prepare_folders=spawner.prepare_folders,
+        folder_creation=spawner.folder_creation,
+        persistent_packages=spawner.persistent_packages,
+        personal_mount_path=spawner.personal_mount_path,
+        shared_mount_path=spawner.shared_mount_path,
+        home_dir=spawner.home_dir,
+        nb_user=spawner.nb_user,
+        lab_uid=spawner.lab_uid,
+        lab_gid=spawner.lab_gid,
+        uid_strategy=spawner.uid_strategy,
+        throwaway_home=spawner.throwaway_home,
+        lab_read_only_volumes=dict(spawner.lab_read_only_volumes),
+        lab_volumes=dict(spawner.lab_volumes),
+        volume_driver_options=dict(spawner.volume_driver_options),
+        cifs_shares=checks.cifs_shares(spawner.cifs_shares),
+        gateway_url=spawner.gateway_url,
+        gateway_auth_token=spawner.gateway_auth_token,
+        gateway_request_timeout=spawner.gateway_request_timeout,
+        gateway_connect_timeout=spawner.gateway_connect_timeout,
+        gateway_validate_cert=spawner.gateway_validate_cert,
+        gateway_ca_file=spawner.gateway_ca_file,
+        image=spawner.image,
+        environment=dict(spawner.environment or {}),
+        default_url=spawner.default_url or "",
+        mem_limit=spawner.mem_limit,
+        mem_guarantee=spawner.mem_guarantee,
+        cpu_limit=spawner.cpu_limit,
+        cpu_guarantee=spawner.cpu_guarantee,
+        links=dict(trait("links") or {}),
+        network_name=trait("network_name", ""),
+        port=spawner.port,
+        host_ip=trait("host_ip", "127.0.0.1"),
+        use_internal_ip=bool(trait("use_internal_ip", False)),
+        prefix=trait("prefix", "labhub"),
+        remove=bool(trait("remove", True)),
+        placement_constraints=tuple(trait("placement_constraints") or ()),
+        placement_preferences=tuple(trait("placement_preferences") or ()),
+        extra={name: trait(name) or {} for name in EXTRA_SETTINGS if spawner.has_trait(name)},
+        gpu_request=trait("gpu_request", "device_requests"),
+    )

@@ -8,10 +8,9 @@ from traitlets import List, Unicode, default
 from labhub.engines.swarm import SwarmEngine
 from labhub.hub.options import DEFAULT_NETWORKS
 from labhub.profiles.spawner import LabProfileMixin
-from labhub.spawner.lifecycle import LabSpawnerMixin
 
 
-class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
+class LabSwarmSpawner(LabProfileMixin, SwarmSpawner):
     """The lab of LabDockerSpawner, run as a Swarm service so a user's lab can start on any node.
 
     The service is the Swarm translation of the same :class:`labhub.lab.model.Lab` as
@@ -58,9 +57,6 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
     def host_listen_ip(self) -> str:
         return self.host_network_ip
 
-    def lab_placement(self) -> tuple[list[str], list[str]]:
-        return list(self.placement_constraints), list(self.placement_preferences)
-
     async def start_object(self) -> None:
         try:
             await super().start_object()
@@ -75,6 +71,5 @@ class LabSwarmSpawner(LabProfileMixin, LabSpawnerMixin, SwarmSpawner):
         return SwarmEngine(
             self.docker,
             self.log,
-            constraints=list(self.placement_constraints),
             host_network_ip=self.host_network_ip,
         )
