@@ -9,6 +9,7 @@ from labhub.lab.mounts import (
     LabVolumes,
     MountConfigError,
     cifs_mount,
+    cifs_volume_name,
     fill_template,
     lab_mounts,
     parse_cifs_share,
@@ -126,10 +127,12 @@ SHARE = {
 def test_cifs_mount_exact_options():
     share = parse_cifs_share(SHARE)
     creds = CifsCredentials("svc-lab", "p,ss=word", "CORP")
-    mount = cifs_mount(share, username="Bob", uid=2100, gid=2100, credentials=creds)
+    mount = cifs_mount(
+        share, prefix="labhub", username="Bob", uid=2100, gid=2100, credentials=creds
+    )
     assert mount["Type"] == "volume"
     assert mount["Target"] == "/home/jovyan/finance"
-    assert mount["Source"].startswith("labhub-cifs-finance-bob--")
+    assert mount["Source"].startswith("labhub-cifs7-finance-bob--")
     options = mount["VolumeOptions"]["DriverConfig"]["Options"]
     assert options == {
         "type": "cifs",
@@ -144,7 +147,7 @@ def test_cifs_guest_and_read_only():
     share = parse_cifs_share(
         {**SHARE, "credentials": "guest", "credentials_file": "", "read_only": True}
     )
-    mount = cifs_mount(share, username="amy", uid=3000, gid=3001, credentials=None)
+    mount = cifs_mount(share, prefix="labhub", username="amy", uid=3000, gid=3001, credentials=None)
     assert mount["ReadOnly"] is True
     o = mount["VolumeOptions"]["DriverConfig"]["Options"]["o"]
     assert o.startswith("guest,uid=3000,gid=3001,") and o.endswith(",ro")
@@ -153,7 +156,12 @@ def test_cifs_guest_and_read_only():
 def test_redacted_hides_passwords_only():
     share = parse_cifs_share(SHARE)
     mount = cifs_mount(
-        share, username="bob", uid=1, gid=1, credentials=CifsCredentials("u", "se,,cr,et")
+        share,
+        prefix="labhub",
+        username="bob",
+        uid=1,
+        gid=1,
+        credentials=CifsCredentials("u", "se,,cr,et"),
     )
     shown = redacted([mount])[0]["VolumeOptions"]["DriverConfig"]["Options"]["o"]
     assert "se" not in shown.split("password=")[1].split(",uid")[0].replace("***", "")
@@ -185,7 +193,14 @@ def test_bad_cifs_shares_refused_in_one_sentence(change, message):
 def test_control_characters_in_credentials_refused():
     share = parse_cifs_share(SHARE)
     with pytest.raises(MountConfigError, match="control character"):
-        cifs_mount(share, username="a", uid=1, gid=1, credentials=CifsCredentials("u", "pw\nx"))
+        cifs_mount(
+            share,
+            prefix="labhub",
+            username="a",
+            uid=1,
+            gid=1,
+            credentials=CifsCredentials("u", "pw\nx"),
+        )
 
 
 def test_credentials_file():
@@ -226,7 +241,14 @@ def kernel_password(data: str) -> str:
 def test_a_password_the_engine_would_split_is_refused_in_one_sentence(password):
     share = parse_cifs_share(SHARE)
     with pytest.raises(MountConfigError) as refused:
-        cifs_mount(share, username="bob", uid=1, gid=1, credentials=CifsCredentials("u", password))
+        cifs_mount(
+            share,
+            prefix="labhub",
+            username="bob",
+            uid=1,
+            gid=1,
+            credentials=CifsCredentials("u", password),
+        )
     message = str(refused.value)
     examples = message.replace("',ro'", "").replace("',bind'", "")
     assert "'finance'" in message and message.count(". ") == 0 and password not in examples
@@ -237,7 +259,14 @@ def test_a_password_the_engine_would_split_is_refused_in_one_sentence(password):
 )
 def test_a_comma_in_a_user_name_or_domain_is_refused(creds):
     with pytest.raises(MountConfigError, match="comma"):
-        cifs_mount(parse_cifs_share(SHARE), username="bob", uid=1, gid=1, credentials=creds)
+        cifs_mount(
+            parse_cifs_share(SHARE),
+            prefix="labhub",
+            username="bob",
+            uid=1,
+            gid=1,
+            credentials=creds,
+        )
 
 
 @pytest.mark.security
@@ -252,7 +281,12 @@ def test_the_engine_mounts_with_exactly_the_password_given(
     share = parse_cifs_share(SHARE)
     try:
         mount = cifs_mount(
-            share, username="bob", uid=2100, gid=2100, credentials=CifsCredentials("u", password)
+            share,
+            prefix="labhub",
+            username="bob",
+            uid=2100,
+            gid=2100,
+            credentials=CifsCredentials("u", password),
         )
     except MountConfigError:
         assert password in REFUSED_PASSWORDS
@@ -278,3 +312,20 @@ def test_the_engine_mounts_with_exactly_the_password_given(
     data = error.split(", data: ", 1)[1].rsplit(": no such device", 1)[0]
     assert data == options["o"]
     assert kernel_password(data) == password
+
+
+def test_cifs_volume_names_are_injective_and_carry_the_hub_prefix():
+    """Share and user names may both hold '-': no split of the joined text may give one volume."""
+    pairs = [("home", "archive-bob"), ("home-archive", "bob"), ("a", "b-c"), ("a-b", "c")]
+    names = {
+        cifs_volume_name(
+            "labhub-ab12cd",
+            parse_cifs_share({**SHARE, "name": share}),
+            user,
+        )
+        for share, user in pairs
+    }
+    assert len(names) == len(pairs)
+    assert all(n.startswith("labhub-ab12cd-cifs") for n in names)
+    other_hub = cifs_volume_name("labhub-ffffff", parse_cifs_share(SHARE), "bob")
+    assert other_hub != cifs_volume_name("labhub-ab12cd", parse_cifs_share(SHARE), "bob")

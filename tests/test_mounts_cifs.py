@@ -43,6 +43,7 @@ def test_cifs_mount_spec_reaches_the_engine_intact(docker_client, lab_image, lab
     share = parse_cifs_share(share_config("/unused"))
     mount = cifs_mount(
         share,
+        prefix="labhub",
         username="Dana",
         uid=2100,
         gid=2100,
@@ -94,7 +95,8 @@ def test_unmountable_share_fails_cleanly(
     failed = events[-1]
     assert failed["failed"] is True
     assert (
-        "could not mount its network share volume labhub-cifs-finance-erin" in failed["message"]
+        f"could not mount its network share volume {lab_prefix}-cifs7-finance-erin"
+        in failed["message"]
     ), events
     assert "nothing was started" in failed["message"]
     assert (
@@ -104,7 +106,7 @@ def test_unmountable_share_fails_cleanly(
     # no half-started container, no volume holding the password, no password in the hub log
     assert docker_client.containers.list(all=True, filters={"name": f"{lab_prefix}-erin"}) == []
     names = [v.name for v in docker_client.volumes.list()]
-    assert not [n for n in names if n.startswith("labhub-cifs-finance-erin")]
+    assert not [n for n in names if n.startswith(f"{lab_prefix}-cifs7-finance-erin")]
     assert PASSWORD not in hub.log_text()
     assert PASSWORD.replace(",", ",,") not in hub.log_text()
     # the user's folder survived and a later spawn without the share works
@@ -207,7 +209,7 @@ c.KeepVolumes.prefix = {lab_prefix!r}
     assert r.status_code == 302, r.text
     with pytest.raises((SpawnFailed, TimeoutError)):
         hub.spawn("ivy", wait=60)
-    volume = docker_client.volumes.get("labhub-cifs-home-ivy")
+    volume = docker_client.volumes.get(f"{lab_prefix}-cifs4-home-ivy")
     try:
         options = volume.attrs["Options"]
         assert options["device"] == "//127.0.0.1/homes/ivy"

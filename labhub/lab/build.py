@@ -151,6 +151,7 @@ def lab_mounts(
     cifs = [
         mounts.cifs_mount(
             share,
+            prefix=settings.prefix,
             username=username,
             uid=settings.lab_uid,
             gid=settings.lab_gid,

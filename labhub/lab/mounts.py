@@ -286,14 +286,21 @@ def cifs_driver_options(
     return {"type": "cifs", "device": device, "o": o}
 
 
-def cifs_volume_name(share: CifsShare, username: str) -> str:
-    """The per-user Docker volume name of a share."""
-    return f"labhub-cifs-{share.name}-{user_folder_name(username)}"
+def cifs_volume_name(prefix: str, share: CifsShare, username: str) -> str:
+    """The per-user Docker volume name of a share, carrying the hub's ``prefix``.
+
+    The share name's length goes before it, so the name is injective: share ``home``
+    with user ``archive-bob`` and share ``home-archive`` with user ``bob`` are
+    ``...-cifs4-home-archive-bob`` and ``...-cifs12-home-archive-bob``, never one
+    volume (Docker would give the second user the first one's options and password).
+    """
+    return f"{prefix}-cifs{len(share.name)}-{share.name}-{user_folder_name(username)}"
 
 
 def cifs_mount(
     share: CifsShare,
     *,
+    prefix: str,
     username: str,
     uid: int,
     gid: int,
@@ -310,7 +317,7 @@ def cifs_mount(
         credentials=credentials,
     )
     return volume_mount(
-        cifs_volume_name(share, username),
+        cifs_volume_name(prefix, share, username),
         fill_template(share.mount_path, fields),
         read_only=share.read_only,
         driver_options=options,

@@ -858,9 +858,10 @@ class LabSpawnerMixin(LabTraits):
         return {share.name: await self.cifs_credentials(share) for share in settings.cifs_shares}
 
     def cifs_volume_names(self) -> list[str]:
+        settings = self.lab_settings()
         return [
-            mounts.cifs_volume_name(share, self.user.name)
-            for share in self.lab_settings().cifs_shares
+            mounts.cifs_volume_name(settings.prefix, share, self.user.name)
+            for share in settings.cifs_shares
         ]
 
 
