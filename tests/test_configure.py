@@ -342,9 +342,8 @@ def test_real_hub_keeps_lines_written_before_configure(
 def test_each_default_written_is_the_trait_default_of_the_chosen_spawner(base, kind):
     """One source for each default: configure() on its defaults writes what the trait says.
 
-    The one exception is ``image``: configure() writes labhub's offline image, which
-    the trait cannot default to (dockerspawner's own default is an image from a
-    registry); it is checked to be labhub's.
+    ``image`` included: both are labhub's offline image, never dockerspawner's
+    registry default.
     """
     from labhub.cli.image import DEFAULT_IMAGE
     from labhub.spawner.docker import LabDockerSpawner
@@ -363,7 +362,7 @@ def test_each_default_written_is_the_trait_default_of_the_chosen_spawner(base, k
             trait = target.split(".", 1)[1]
             default = getattr(fresh, trait)
             if trait == "image":
-                assert section[trait] == DEFAULT_IMAGE
+                assert section[trait] == default == DEFAULT_IMAGE
             elif trait in section:
                 assert section[trait] == default, (option.name, trait)
             elif option.default not in ("", 0, [], None):

@@ -23,6 +23,7 @@ from jupyterhub.utils import random_port
 from tornado.httpclient import AsyncHTTPClient
 from traitlets import Bool, Enum, Int, TraitError, Unicode, default, validate
 
+from labhub.cli.image import DEFAULT_IMAGE
 from labhub.engines import host_listeners, network
 from labhub.engines.base import Engine
 from labhub.hub import identity
@@ -211,6 +212,12 @@ class LabSpawnerMixin(LabTraits):
     @default("network_name")
     def _default_network_name(self) -> str:
         return network.DEFAULT_NETWORK
+
+    @default("image")
+    def _default_image(self) -> str:
+        # labhub's own image (``labhub build-image``), the one configure() writes too;
+        # dockerspawner's default comes from a registry this lab may not reach
+        return DEFAULT_IMAGE
 
     @default("prefix")
     def _default_prefix(self) -> str:
