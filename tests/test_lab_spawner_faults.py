@@ -33,9 +33,9 @@ from .support.faults import (
     folder_snapshot,
     lab_containers,
     reliability_config,
-    wait_until,
 )
-from .support.pools import free_pool, pool_hub, wait_full
+from .support.pools import pool_hub, wait_full
+from .support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.reliability]
 
@@ -301,7 +301,8 @@ def test_engine_restart_with_a_full_warm_pool(
             f'c.LabDockerSpawner.client_kwargs = {{"base_url": {private_engine.base_url!r}}}'
         ),
     )
-    wait_full(hub, 2)
+    with private_engine.client() as client:
+        wait_full(client, lab_prefix, 2)
     hub.spawn("pia")
     put_file(hub, "pia", "work/keep.txt", "pia's work")
     with private_engine.client() as client:
@@ -318,9 +319,8 @@ def test_engine_restart_with_a_full_warm_pool(
     assert read_file(hub, "pia", "work/keep.txt") == "pia's work"
     assert hub.user_request("quinn", "GET", "/api/contents/work/keep.txt").status_code == 404
     # the pool is whole again, with new containers, and kept no slot of a dead one
-    wait_full(hub, 2, times=2, wait=180)
     with private_engine.client() as client:
-        waiting = free_pool(client, lab_prefix)
+        waiting = wait_full(client, lab_prefix, 2, wait=180)
     assert len(waiting) == 2 and not {c.id for c in waiting} & before
     for user in ("pia", "quinn"):
         hub.stop_server(user)

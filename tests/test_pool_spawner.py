@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import textwrap
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from labhub.pool import mounts as pool_mounts
 
 from .support.contents import get_file, put_file
 from .support.pools import free_pool, pool_hub, wait_full
+from .support.waiting import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -29,8 +29,8 @@ def test_five_users_in_a_row_each_get_their_own_folders_from_the_pool(
     hub = pool_hub(hub_factory, lab_image, lab_root, lab_prefix, 2)
     users = ["ann", "ben", "cyd", "dee", "eli"]
     served: dict[str, str] = {}
-    for number, user in enumerate(users, 1):
-        wait_full(hub, 2, times=number)
+    for user in users:
+        wait_full(docker_client, lab_prefix, 2)
         waiting = {c.id for c in free_pool(docker_client, lab_prefix)}
         hub.spawn(user)
         container = docker_client.containers.get(f"{lab_prefix}-{user}")
@@ -67,7 +67,7 @@ def test_a_hub_restart_with_a_half_full_pool_hands_nothing_out_twice(
     hub_factory, lab_image, lab_root, pool_root, lab_prefix, docker_client
 ):
     hub = pool_hub(hub_factory, lab_image, lab_root, lab_prefix, 3)
-    wait_full(hub, 3)
+    wait_full(docker_client, lab_prefix, 3)
     hub.spawn("ann")
     ann = docker_client.containers.get(f"{lab_prefix}-ann")
     # one waiting container dies (killed from outside); the hub stops while refilling
@@ -78,7 +78,7 @@ def test_a_hub_restart_with_a_half_full_pool_hands_nothing_out_twice(
     print(f"\nwaiting containers at the restart: {len(left)} (of 3)")
 
     hub.start()
-    wait_full(hub, 3)
+    wait_full(docker_client, lab_prefix, 3)
     assert "adopted" in hub.log_text()
     assert hub.server_model("ann")["ready"]
     put_file(hub, "ann", "work/after-restart.txt", "still mine")
@@ -118,7 +118,7 @@ def test_the_pool_under_configure_defaults_serves_labs_on_the_isolated_network(
     )
     """
     hub = hub_factory(textwrap.dedent(config))
-    wait_full(hub, 1)
+    wait_full(docker_client, lab_prefix, 1)
     waiting = {c.id for c in free_pool(docker_client, lab_prefix)}
     hub.spawn("ann")
     container = docker_client.containers.get(f"{lab_prefix}-ann")
@@ -143,9 +143,8 @@ def test_a_pool_larger_than_the_machine_stops_short_and_logins_still_get_labs(
         # more than any test machine has: no waiting container fits beside the labs
         'c.LabDockerSpawner.warm_pool_memory_reserve = "100T"',
     )
-    deadline = time.monotonic() + 30
-    while "warm pool: holding 0 of 500" not in hub.log_text() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # only the hub can say why it holds back: its one log line is the answer
+    wait_until(lambda: "warm pool: holding 0 of 500" in hub.log_text(), 30, what="the hold-back")
     assert "leaves 104857600 MiB to labs (warm_pool_memory_reserve)" in hub.log_text()
     hub.spawn("ann")
     assert "starts without the warm pool: it is empty" in hub.log_text()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from labhub.pool import model as pool
 
 from .hubconfig import lab_config
+from .waiting import wait_until
 
 
 def pool_hub(hub_factory, lab_image, lab_root, prefix, size, extra=""):
@@ -26,11 +25,19 @@ def free_pool(docker_client, prefix) -> list:
     ]
 
 
-def wait_full(hub, size, times=1, wait=120.0):
-    """Wait until the hub has said ``times`` times that its pool of ``size`` is full."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if hub.log_text().count(f"warm pool: {size}/{size} ready") >= times:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"pool not full after {wait} s:\n{hub.log_tail(40)}")
+def ready_pool(client, prefix) -> list:
+    """The waiting containers of ``prefix`` whose waiter says it is ready, as the engine shows them."""
+    return [
+        c
+        for c in free_pool(client, prefix)
+        if b"labhub-pool: ready" in c.logs(stdout=True, stderr=False)
+    ]
+
+
+def wait_full(client, prefix, size, wait=120.0) -> list:
+    """Wait until the engine shows ``size`` ready waiting containers of ``prefix``; return them."""
+    return wait_until(
+        lambda: (ready := ready_pool(client, prefix)) and len(ready) >= size and ready,
+        wait,
+        what=f"a full pool of {size} ({prefix})",
+    )
