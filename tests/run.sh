@@ -12,7 +12,7 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapadd >/dev/null || missing+=(ldap-utils)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
-command -v docker-compose >/dev/null || missing+=(docker-compose)  # tests/test_deployment.py
+command -v docker-compose >/dev/null || missing+=(docker-compose)  # tests/cli/test_deployment.py
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
