@@ -27,4 +27,4 @@ ruff check .
 ruff format --check .
 
 echo "== tests"
-python3 -m pytest -p no:cacheprovider -ra "$@"
+python3 -m pytest -p no:cacheprovider -ra --durations=25 "$@"
