@@ -1,6 +1,7 @@
 # A lab whose kernels run on a Spark cluster through Jupyter Enterprise Gateway:
 # the labs (JupyterLab, files, the user's installs) stay in containers on this machine,
-# every kernel starts on the gateway, which submits Spark jobs as the user.
+# every kernel starts on the gateway, which submits Spark jobs as its own account
+# (KERNEL_USERNAME names the user but proves nothing: docs/gateway.md).
 import os
 
 import labhub

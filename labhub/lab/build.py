@@ -20,7 +20,7 @@ from labhub.lab.names import lab_object_name, user_folder_name
 from labhub.lab.settings import EXTRA_SETTINGS, LabSettings
 from labhub.lab.specs import run_as
 from labhub.profiles import gpus
-from labhub.profiles.rules import SHARED, Profile
+from labhub.profiles.rules import Profile
 
 #: Each part of :class:`Overrides` and the setting it comes from.
 OVERRIDE_SETTINGS = dict(
@@ -192,9 +192,10 @@ def build_lab(
     """``username``'s lab from ``settings`` (the chosen profile already merged in).
 
     ``name`` defaults to labhub's naming rule; ``port`` to the configured one.
-    ``gpu_ids`` are the devices the lab sees when the hub assigns them (Docker: its
-    own, or every one for a ``shared`` profile); where the engine does (Swarm), the
-    profile's count is reserved instead.
+    ``gpu_ids`` are the devices the lab sees when the hub assigns them (Docker: those
+    it holds alone or shares); where the engine does (Swarm), the profile's count is
+    reserved instead. A lab without GPUs gets ``NVIDIA_VISIBLE_DEVICES=void``, over any
+    value of the image or ``environment``.
     """
     who = identity(settings)
     environment = lab_environment(
@@ -202,16 +203,19 @@ def build_lab(
     )
     gpu_count = 0
     seen_gpus: tuple[str, ...] = ()
-    if profile is not None and profile.gpus:
-        if not hub_assigns_gpus:
-            # Swarm: reserve a count; the node's advertised ids are assigned by Swarm itself
-            gpu_count = profile.exclusive_gpus
-            if profile.gpus == SHARED:
-                environment["NVIDIA_VISIBLE_DEVICES"] = "all"
-        elif settings.gpu_request == "environment":
-            environment["NVIDIA_VISIBLE_DEVICES"] = gpus.visible_devices(gpu_ids)
-        else:
-            seen_gpus = tuple(gpu_ids)
+    wants_gpus = profile is not None and bool(profile.gpus)
+    if not hub_assigns_gpus:
+        # Swarm: reserve a count; the node's runtime reads the ids Swarm assigns
+        # (DOCKER_RESOURCE_GPU), and a lab reserving none sees none
+        gpu_count = profile.exclusive_gpus if profile is not None else 0
+        if not gpu_count:
+            environment[gpus.VISIBLE_DEVICES] = gpus.NO_DEVICES
+    else:
+        ids = tuple(gpu_ids) if wants_gpus else ()
+        # always set: where nvidia is the engine's default runtime, unset means the image's "all"
+        environment[gpus.VISIBLE_DEVICES] = gpus.visible_devices(ids)
+        if settings.gpu_request != "environment":
+            seen_gpus = ids
     return Lab(
         name=name or lab_object_name(settings.prefix, username),
         image=settings.image,

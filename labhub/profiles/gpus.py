@@ -17,26 +17,41 @@ from typing import Any
 NVIDIA_DRIVER = "nvidia"
 GPU_KIND = "gpu"
 
+#: The NVIDIA runtime's selector variable, and its value for "no GPU, no driver libraries".
+VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
+NO_DEVICES = "void"
+
 
 class NoFreeGpu(RuntimeError):
     """Too few free GPUs for a lab; the message is one sentence for the user."""
 
 
 class GpuPool:
-    """The host's GPUs and which lab (by its container or service name) holds which.
+    """The host's GPUs and which lab (by its container or service name) holds or shares which.
 
-    A device is held by at most one lab; labs of ``gpus: "shared"`` profiles hold none.
+    A lab of a ``gpus: N`` profile holds N devices alone. A lab of a ``gpus: "shared"``
+    profile shares the devices no lab held alone when it started; while it runs, those
+    devices are given to no lab alone. So a device is either held by one lab, or seen by
+    any number of shared labs, never both.
     """
 
     def __init__(self, devices: Iterable[str]):
         self.devices = tuple(dict.fromkeys(str(d) for d in devices))
         self._held: dict[str, tuple[str, ...]] = {}
+        self._shared: dict[str, tuple[str, ...]] = {}
 
     def held_by(self, owner: str) -> tuple[str, ...]:
-        return self._held.get(owner, ())
+        return self._held.get(owner, ()) or self._shared.get(owner, ())
+
+    def _held_alone(self, but: str = "") -> set[str]:
+        return {d for owner, ids in self._held.items() if owner != but for d in ids}
+
+    def _seen_shared(self, but: str = "") -> set[str]:
+        return {d for owner, ids in self._shared.items() if owner != but for d in ids}
 
     def free(self) -> list[str]:
-        taken = {d for ids in self._held.values() for d in ids}
+        """Devices a lab may take alone: held by no lab and seen by no shared lab."""
+        taken = self._held_alone() | self._seen_shared()
         return [d for d in self.devices if d not in taken]
 
     def allocate(self, owner: str, count: int) -> tuple[str, ...]:
@@ -47,31 +62,49 @@ class GpuPool:
         free = self.free()
         if len(free) < count:
             total = len(self.devices)
+            shared = len(self._seen_shared() - self._held_alone())
+            in_shared = f", {shared} in use by shared labs" if shared else ""
             raise NoFreeGpu(
                 f"Your lab needs {count} GPU{'s' if count > 1 else ''} and the host has "
-                f"{len(free)} free (of {total}); nothing was started, "
+                f"{len(free)} free (of {total}{in_shared}); nothing was started, "
                 "try again when another lab stops or choose a profile without GPUs."
             )
         ids = tuple(free[:count])
         self._held[owner] = ids
         return ids
 
-    def restore(self, owner: str, ids: Iterable[str]) -> tuple[str, ...]:
+    def share(self, owner: str) -> tuple[str, ...]:
+        """The devices no lab holds alone, seen by ``owner``; NoFreeGpu when every one is held."""
+        self.release(owner)
+        held = self._held_alone()
+        ids = tuple(d for d in self.devices if d not in held)
+        if not ids:
+            raise NoFreeGpu(
+                f"Your lab shares the GPUs no other lab holds alone, and all {len(self.devices)} "
+                "are held now; nothing was started, try again when another lab stops or "
+                "choose a profile without GPUs."
+            )
+        self._shared[owner] = ids
+        return ids
+
+    def restore(self, owner: str, ids: Iterable[str], shared: bool = False) -> tuple[str, ...]:
         """Mark ``ids`` as ``owner``'s again (a restarted hub loading a running lab's state).
 
-        Ids no longer in the device list, or already held by another lab, are dropped.
+        Ids no longer in the device list are dropped, and so are ids another lab holds
+        alone (or, for a lab that held them alone, ids a shared lab sees).
         """
-        free = set(self.free()) | set(self.held_by(owner))
-        kept = tuple(d for d in ids if d in free)
+        self.release(owner)
+        taken = self._held_alone(owner) if shared else self._held_alone(owner) | self._seen_shared()
+        kept = tuple(
+            d for d in dict.fromkeys(str(i) for i in ids) if d in self.devices and d not in taken
+        )
         if kept:
-            self._held[owner] = kept
-        else:
-            self._held.pop(owner, None)
+            (self._shared if shared else self._held)[owner] = kept
         return kept
 
     def release(self, owner: str) -> tuple[str, ...]:
-        """Give back what ``owner`` held; returns those ids."""
-        return self._held.pop(owner, ())
+        """Give back what ``owner`` held or shared; returns those ids."""
+        return self._held.pop(owner, ()) or self._shared.pop(owner, ())
 
 
 _POOLS: dict[tuple[str, ...], GpuPool] = {}
@@ -99,8 +132,12 @@ def generic_resources(count: int) -> dict[str, int]:
 
 
 def visible_devices(ids: Iterable[str]) -> str:
-    """``NVIDIA_VISIBLE_DEVICES`` for these ids (the NVIDIA runtime's own selector)."""
-    return ",".join(ids)
+    """``NVIDIA_VISIBLE_DEVICES`` for these ids; ``void`` for none.
+
+    Unset, the NVIDIA runtime (where it is the engine's default) would honour the
+    image's own value, ``all`` in the CUDA images: every GPU of the host.
+    """
+    return ",".join(ids) or NO_DEVICES
 
 
 def discover_devices(

@@ -47,7 +47,7 @@ PROFILE_KEYS = (
     "gpus",
 )
 
-#: The value of ``gpus`` for a lab that sees every GPU and holds none of them.
+#: The value of ``gpus`` for a lab that shares the GPUs no lab holds alone (see gpus.GpuPool).
 SHARED = "shared"
 
 _SLUG = re.compile(r"[a-z0-9]([a-z0-9_.-]*[a-z0-9])?")

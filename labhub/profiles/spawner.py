@@ -41,7 +41,8 @@ class LabProfileMixin(LabSpawnerMixin):
         (settings of this spawner for the lab: ``image``, ``mem_limit``, ``cpu_limit``,
         ``environment``, ``lab_volumes``, ``extra_host_config``, ...; dicts are merged over
         the configured value) and ``gpus`` (a count of GPUs the lab holds alone, or
-        ``"shared"``: every GPU, held by nobody). The spawn form shows only the profiles
+        ``"shared"``: the GPUs no lab holds alone when it starts, which then no lab may take
+        alone while it runs; Docker only). The spawn form shows only the profiles
         the user may start, and none when that is one; admins may start all. The REST
         API takes ``{"profile": "<slug>"}``. Empty (default): one lab for everyone.""",
     )
@@ -78,6 +79,7 @@ class LabProfileMixin(LabSpawnerMixin):
     )
 
     _gpu_ids: tuple[str, ...] = ()
+    _gpu_shared = False
 
     # --- profiles ----------------------------------------------------------------------
 
@@ -152,19 +154,22 @@ class LabProfileMixin(LabSpawnerMixin):
         return gpus.pool_for(self.gpu_devices)
 
     def hold_gpus(self, profile: profiles.Profile | None) -> tuple[str, ...]:
-        """Take this lab's GPUs from the hub's pool (none for Swarm, shared or GPU-less labs)."""
+        """Take this lab's GPUs from the hub's pool, alone or shared (none for Swarm or GPU-less labs)."""
         self.release_gpus()
         if profile is None or not self.hub_assigns_gpus:
             return ()
-        if profile.gpus == profiles.SHARED:
-            return ()
         try:
-            self._gpu_ids = self.gpu_pool().allocate(self.object_name, profile.exclusive_gpus)
+            if profile.gpus == profiles.SHARED:
+                self._gpu_ids = self.gpu_pool().share(self.object_name)
+                self._gpu_shared = True
+            else:
+                self._gpu_ids = self.gpu_pool().allocate(self.object_name, profile.exclusive_gpus)
         except gpus.NoFreeGpu as err:
             self.log.warning("Spawn of %s refused: %s", self.user.name, err)
             raise _refuse(409, str(err)) from None
         if self._gpu_ids:
-            self.log.info("Lab %s holds GPUs %s", self.object_name, ",".join(self._gpu_ids))
+            how = "shares" if self._gpu_shared else "holds"
+            self.log.info("Lab %s %s GPUs %s", self.object_name, how, ",".join(self._gpu_ids))
         return self._gpu_ids
 
     def release_gpus(self) -> None:
@@ -172,11 +177,10 @@ class LabProfileMixin(LabSpawnerMixin):
         if released:
             self.log.info("Lab %s gave back GPUs %s", self.object_name, ",".join(released))
         self._gpu_ids = ()
+        self._gpu_shared = False
 
     def lab_gpu_ids(self) -> tuple[str, ...]:
-        """The device ids the lab's container sees: its own, or all of them for ``shared``."""
-        if self._lab_profile is not None and self._lab_profile.gpus == profiles.SHARED:
-            return tuple(self.gpu_devices)
+        """The device ids the lab's container sees: those it holds alone, or those it shares."""
         return self._gpu_ids
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -215,13 +219,17 @@ class LabProfileMixin(LabSpawnerMixin):
         state = super().get_state()
         if self.object_id and self._gpu_ids:
             state["gpu_ids"] = list(self._gpu_ids)
+            if self._gpu_shared:
+                state["gpu_shared"] = True
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         if state.get("gpu_ids") and self.hub_assigns_gpus:
-            kept = self.gpu_pool().restore(self.object_name, state["gpu_ids"])
+            shared = bool(state.get("gpu_shared"))
+            kept = self.gpu_pool().restore(self.object_name, state["gpu_ids"], shared=shared)
             self._gpu_ids = kept
+            self._gpu_shared = shared and bool(kept)
             lost = set(state["gpu_ids"]) - set(kept)
             if lost:
                 self.log.warning(
@@ -233,6 +241,7 @@ class LabProfileMixin(LabSpawnerMixin):
     def clear_state(self) -> None:
         super().clear_state()
         self._gpu_ids = ()
+        self._gpu_shared = False
 
     # --- the start-up check -------------------------------------------------------------
 
@@ -247,6 +256,12 @@ class LabProfileMixin(LabSpawnerMixin):
                         f"Profile {profile.slug!r} overrides {key!r}, which "
                         f"{type(self).__name__} does not have."
                     )
+            if devices is None and profile.gpus == profiles.SHARED:
+                # Swarm hands out a node's GPUs itself: the hub cannot keep a shared lab off them
+                raise profiles.ProfileError(
+                    f'Profile {profile.slug!r} has gpus: "shared", which {type(self).__name__} '
+                    "cannot keep away from GPUs Swarm gave to other labs; give it a count instead."
+                )
             if devices is not None and profile.gpus:
                 wanted = len(devices) if profile.gpus == profiles.SHARED else profile.gpus
                 if not devices or wanted > len(devices):

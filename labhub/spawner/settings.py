@@ -234,7 +234,9 @@ class LabTraits(LoggingConfigurable):
         config=True,
         help="""Token the labs send to the gateway. It reaches each lab in its environment
         (that is how Jupyter Server reads it), so the lab's user can see it: give the
-        gateway a token meant for lab users, not an admin secret.""",
+        gateway a token meant for lab users, not an admin secret. It is one token for
+        everybody: the gateway cannot tell users apart, and KERNEL_USERNAME proves nothing
+        (docs/gateway.md).""",
     )
     gateway_request_timeout = Float(
         DEFAULT_GATEWAY_REQUEST_TIMEOUT,

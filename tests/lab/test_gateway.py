@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from pathlib import Path
 
 import pytest
+import requests
 
-from labhub.lab.gateway import gateway_environment
+from labhub.lab.gateway import GatewayUsernameError, gateway_environment
 
 from ..conftest import lab_spawner_config
-from ..support.gateway import GATEWAY_KERNEL, Gateway, run_code
+from ..support.gateway import GATEWAY_KERNEL, Gateway, gateway_python, run_code
+from ..support.waiting import wait_until
+
+KERNELS = Path(__file__).parents[2] / "share/labhub/kernels"
 
 pytestmark = pytest.mark.docker
 
@@ -31,6 +38,17 @@ def test_gateway_environment():
         "JUPYTER_GATEWAY_CONNECT_TIMEOUT": "5",
     }
     assert gateway_environment(url="", username="ann") == {}
+
+
+@pytest.mark.security
+def test_gateway_environment_sends_only_plain_usernames():
+    for name in ("ann.lee", "ann@corp.example", "ann_2", "x" * 64):
+        assert gateway_environment(url="http://eg", username=name)["KERNEL_USERNAME"] == name
+    for name in ("ann --conf a=b", "-ann", "ann;id", "$(id)", "ann'", "ann\n", "", "x" * 65):
+        with pytest.raises(GatewayUsernameError) as err:
+            gateway_environment(url="http://eg", username=name)
+        assert "cannot run kernels on the Spark gateway" in str(err.value)
+    assert gateway_environment(url="", username="ann --conf a=b") == {}  # no gateway, no check
 
 
 @pytest.fixture
@@ -172,3 +190,161 @@ def test_shipped_kernelspecs_name_real_process_proxies():
         )
         check = subprocess.run([gateway_python(), "-c", script], capture_output=True, text=True)
         assert check.returncode == 0, (path, check.stderr[-500:])
+
+
+# --- the launcher argument: what a kernel request can put on spark-submit's command line --
+
+#: A spark-submit that records its arguments, one file per kernel, and exits.
+FAKE_SPARK_SUBMIT = """#!/bin/sh
+exec {python} -c 'import json, os, sys
+with open(os.path.join(sys.argv[1], os.environ["KERNEL_ID"]), "w") as f:
+    json.dump(sys.argv[2:], f)' {records} "$@"
+"""
+
+
+def fake_spark_home(tmp_path: Path) -> tuple[Path, Path]:
+    home, records = tmp_path / "spark", tmp_path / "submitted"
+    (home / "bin").mkdir(parents=True)
+    records.mkdir()
+    submit = home / "bin" / "spark-submit"
+    submit.write_text(FAKE_SPARK_SUBMIT.format(python=gateway_python(), records=records))
+    submit.chmod(0o755)
+    return home, records
+
+
+def yarn_spec_for_test(gateway_dir: Path, name: str, spark_home: Path, proxy_user: str) -> dict:
+    """The shipped YARN kernelspec as installed, with the local process proxy (no YARN here)."""
+    spec = json.loads((KERNELS / "pyspark-yarn" / "kernel.json").read_text())
+    spec["argv"][0] = str(gateway_dir / "share/jupyter/kernels" / name / "bin" / "run.sh")
+    spec["env"].update(SPARK_HOME=str(spark_home), LABHUB_PROXY_USER=proxy_user)
+    spec["metadata"]["process_proxy"]["class_name"] = (
+        "enterprise_gateway.services.processproxies.processproxy.LocalProcessProxy"
+    )
+    return spec
+
+
+@pytest.mark.security
+def test_a_kernel_request_cannot_add_launcher_arguments(tmp_path):
+    """Any holder of the gateway token names KERNEL_USERNAME; the shipped launcher gives it one argument or refuses it."""
+    spark_home, records = fake_spark_home(tmp_path)
+    gw_dir = tmp_path / "gateway"
+    shipped = KERNELS / "pyspark-yarn"
+    gw = Gateway(
+        gw_dir,
+        kernel_dirs={"yarn": shipped, "yarn-proxy": shipped},
+        extra_kernels={
+            "yarn": yarn_spec_for_test(gw_dir, "yarn", spark_home, "off"),
+            "yarn-proxy": yarn_spec_for_test(gw_dir, "yarn-proxy", spark_home, "on"),
+        },
+        # a launcher that refused is seen dead at once, not restarted five times
+        args=("--KernelRestarter.restart_limit=0", "--KernelRestarter.time_to_dead=0.5"),
+    ).start()
+
+    def submitted(kernel: str, username: str) -> list[str] | None:
+        """spark-submit's arguments for a request as a lab (or its user) can send it; None if refused."""
+        kernel_id = str(uuid.uuid4())
+        r = requests.post(
+            f"{gw.url}/api/kernels",
+            headers=gw.headers,
+            json={"name": kernel, "env": {"KERNEL_USERNAME": username, "KERNEL_ID": kernel_id}},
+            timeout=60,
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["id"] == kernel_id
+        record = records / kernel_id
+
+        def launched_or_refused() -> bool:
+            if record.exists():
+                return True
+            # the launcher exited without calling spark-submit: the gateway's kernel is gone
+            k = requests.get(f"{gw.url}/api/kernels/{kernel_id}", headers=gw.headers, timeout=10)
+            return k.status_code == 404
+
+        wait_until(launched_or_refused, 30, 0.2, "spark-submit called or the kernel gone")
+        requests.delete(f"{gw.url}/api/kernels/{kernel_id}", headers=gw.headers, timeout=30)
+        return json.loads(record.read_text()) if record.exists() else None
+
+    try:
+        argv = submitted("yarn", "ann")
+        print(f"\nspark-submit for ann: {argv}")
+        assert argv[:6] == ["--master", "yarn", "--deploy-mode", "cluster", "--name", argv[5]]
+        assert "--proxy-user" not in argv  # the shipped spec does not impersonate
+        assert argv[6:8] == ["--conf", "spark.yarn.submit.waitAppCompletion=false"]
+        assert argv[8].endswith("/scripts/launch_ipykernel.py")
+
+        assert submitted("yarn-proxy", "ann.lee@corp")[6:8] == ["--proxy-user", "ann.lee@corp"]
+        for forged in (
+            "ann --proxy-user hdfs",
+            "ann --conf spark.yarn.queue=root",
+            "-hdfs",
+            "ann\thdfs",
+            "$(touch " + str(tmp_path / "ran") + ")",
+        ):
+            for kernel in ("yarn", "yarn-proxy"):
+                argv = submitted(kernel, forged)
+                print(f"KERNEL_USERNAME={forged!r} on {kernel}: spark-submit got {argv}")
+                assert argv is None
+        assert not (tmp_path / "ran").exists()
+    finally:
+        gw.stop()
+
+
+def test_shipped_kernelspecs_take_no_request_variable_in_their_options():
+    """kernel.json values are expanded from the request's KERNEL_* (jupyter_client) and then
+    split into arguments: the variables belong in the launchers, quoted and checked."""
+    for path in KERNELS.glob("*/kernel.json"):
+        spec = json.loads(path.read_text())
+        assert "--proxy-user" not in json.dumps(spec), path
+        for key, value in spec["env"].items():
+            assert "$" not in value, (path, key)
+        launcher = Path(spec["argv"][0])
+        assert launcher.parent.name == "bin" and (path.parent / "bin" / launcher.name).is_file()
+
+
+def run_launcher(kernel: str, tmp_path: Path, **request_env: str) -> tuple[int, list[str] | None]:
+    """The shipped launcher of ``kernel``, run by bash with its kernel.json environment and a
+    request's KERNEL_* values; its exit code and what spark-submit (or the kernel) was given."""
+    import os
+    import subprocess
+
+    spark_home, records = fake_spark_home(tmp_path / uuid.uuid4().hex)
+    spec = json.loads((KERNELS / kernel / "kernel.json").read_text())
+    kernel_id = request_env.setdefault("KERNEL_ID", str(uuid.uuid4()))
+    env = {
+        "PATH": os.environ["PATH"],
+        **spec["env"],
+        "SPARK_HOME": str(spark_home),
+        # the standalone launcher starts the kernel itself: record its arguments the same way
+        "PYSPARK_PYTHON": str(spark_home / "bin" / "spark-submit"),
+        "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+        "KUBERNETES_SERVICE_PORT": "443",
+        **request_env,
+    }
+    argv = [str(KERNELS / kernel / "bin" / "run.sh"), *spec["argv"][1:]]
+    done = subprocess.run(["bash", *argv], env=env, capture_output=True, text=True, timeout=30)
+    record = records / kernel_id
+    return done.returncode, json.loads(record.read_text()) if record.exists() else None
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("kernel", ["pyspark-yarn", "pyspark-kubernetes", "pyspark-standalone"])
+def test_every_shipped_launcher_refuses_what_would_split(kernel, tmp_path):
+    request = {"KERNEL_USERNAME": "ann", "KERNEL_NAMESPACE": "labs"}
+    code, argv = run_launcher(kernel, tmp_path, **request)
+    assert code == 0 and argv, kernel
+    assert "--proxy-user" not in argv
+    if kernel == "pyspark-kubernetes":
+        assert "spark.kubernetes.namespace=labs" in argv
+        assert "spark.kubernetes.driver.container.image=lab/spark-kernel-py:3.5" in argv
+    forged = [
+        {"KERNEL_USERNAME": "ann --conf spark.x=1"},
+        {"KERNEL_USERNAME": "-hdfs"},
+        {"KERNEL_USERNAME": "ann'hdfs"},
+        {"KERNEL_ID": "1 --conf spark.x=1"},
+    ]
+    if kernel == "pyspark-kubernetes":
+        forged.append({"KERNEL_NAMESPACE": "kube-system --conf spark.x=1"})
+    for values in forged:
+        code, argv = run_launcher(kernel, tmp_path, **{**request, **values})
+        print(f"{kernel} with {values}: exit {code}, arguments {argv}")
+        assert (code, argv) == (64, None)

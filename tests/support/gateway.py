@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,7 +50,15 @@ def gateway_python() -> str:
 
 
 class Gateway:
-    def __init__(self, workdir: Path, extra_kernels: dict[str, dict] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        extra_kernels: dict[str, dict] | None = None,
+        kernel_dirs: dict[str, Path] | None = None,
+        args: tuple[str, ...] = (),
+    ):
+        """``kernel_dirs``: folders copied in as kernelspecs (launchers beside their kernel.json),
+        whose kernel.json ``extra_kernels`` may then replace."""
         self.workdir = workdir
         self.python = gateway_python()
         self.port = random_port()
@@ -57,6 +66,9 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "gateway.log"
         kernels = workdir / "share" / "jupyter" / "kernels"
+        self.kernels_dir = kernels
+        for name, source in (kernel_dirs or {}).items():
+            shutil.copytree(source, kernels / name)
         specs = {
             GATEWAY_KERNEL: {
                 "display_name": "Python on the gateway (labhub test)",
@@ -68,11 +80,16 @@ class Gateway:
                     }
                 },
             },
+            **{
+                name: json.loads((kernels / name / "kernel.json").read_text())
+                for name in kernel_dirs or {}
+            },
             **(extra_kernels or {}),
         }
         for name, spec in specs.items():
             (kernels / name).mkdir(parents=True, exist_ok=True)
             (kernels / name / "kernel.json").write_text(json.dumps(spec, indent=1))
+        self.args = args
         self.proc: subprocess.Popen | None = None
         self.kernel_names = list(specs)
 
@@ -98,6 +115,7 @@ class Gateway:
                     "--EnterpriseGatewayApp.kernel_spec_manager_class=jupyter_client.kernelspec.KernelSpecManager",
                     "--KernelSpecManager.ensure_native_kernel=False",
                     "--log-level=DEBUG",
+                    *self.args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
