@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labhub.lab import names
 from labhub.pool import model as pool
 
 from .hubconfig import lab_config
@@ -21,7 +22,7 @@ def free_pool(docker_client, prefix) -> list:
     return [
         c
         for c in docker_client.containers.list(filters={"label": pool.LABEL_POOL})
-        if pool.is_pool_container_name(prefix, c.name)
+        if names.is_pool_container_name(prefix, c.name)
     ]
 
 
