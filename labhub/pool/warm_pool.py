@@ -378,9 +378,12 @@ class WarmPool:
             labels = container.get("Labels") or {}
             slot = labels.get(pool.LABEL_SLOT, "")
             if names.is_legacy_pool_container_name(self.prefix, name, slot):
-                # named by a hub before the upgrade: never a user's lab (see the function)
-                await self._discard(name, slot)
-                continue
+                # named by a hub before the upgrade (see the function); one that started a
+                # server was handed over, and stays a user's lab whatever its name
+                logs = await self.docker("logs", name, stdout=True, stderr=False)
+                if b"starting the server" not in logs:
+                    await self._discard(name, slot)
+                    continue
             if not self._is_free(container):
                 in_use.add(slot)  # a user's lab now: its spawner releases the slot
                 continue

@@ -26,12 +26,13 @@ class FakeEngine:
         self.listing = containers
         self.removed: list[str] = []
         self.exit_code = exit_code
+        self.logs = {}  # by name; a waiting container's otherwise
 
     async def __call__(self, method, *args, **kwargs):
         if method == "containers":
             return self.listing
         if method == "logs":
-            return b"labhub-pool: ready\n"
+            return self.logs.get(args[0], b"labhub-pool: ready\n")
         if method == "inspect_container":
             return {"Id": args[0], "State": {"Running": True, "Pid": 0}}
         if method == "remove_container":
@@ -82,6 +83,10 @@ def test_labs_of_pool_shaped_usernames_are_never_taken_for_pool_leftovers():
         # a free container named by a hub before the upgrade, and one of another hub
         engine.listing.append(listed("labhub-pool-aaaaaaaaaaaa", "aaaaaaaaaaaa", running.key))
         engine.listing.append(listed("other--pool-bbbbbbbbbbbb", "bbbbbbbbbbbb", running.key))
+        # user pool-cccccccccccc's lab, taken (by chance) from the old-format container of its name
+        taken = "labhub-pool-cccccccccccc"
+        engine.listing.append(listed(taken, "cccccccccccc", running.key))
+        engine.logs[taken] = b"labhub-pool: ready\nlabhub-pool: starting the server\n"
         await running._adopt()
         assert engine.removed == ["labhub-pool-aaaaaaaaaaaa"]
         assert running.in_state(warm_pool.WAITING) == [free]
