@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 
 import pytest
 
-from ..support.pools import free_pool, pool_hub, wait_full
+from ..support.pools import free_pool, pool_hub, ready_pool, wait_full
 from ..support.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.security]
@@ -44,7 +45,7 @@ def test_the_read_only_pool_volume_is_read_only_in_a_lab_from_the_pool(
     waiting = _waiting_ids(docker_client, lab_prefix)
     hub.spawn("ann")
     lab = docker_client.containers.get(f"{lab_prefix}-ann")
-    assert lab.id in waiting, "ann's lab did not come from the pool"
+    assert lab.id in waiting, f"ann's lab did not come from the pool:\n{hub.log_tail()}"
     read = lab.exec_run(["cat", "/home/jovyan/readonly/given.txt"], user=f"{LAB_UID}")
     assert read.exit_code == 0 and read.output == b"read me"
     for command in (
@@ -118,24 +119,26 @@ def test_pool_usernames_keep_their_labs_through_a_health_check(
         labs[user] = docker_client.containers.get(f"{lab_prefix}-{user}")
         assert labs[user].id in waiting, f"{user}'s lab did not come from the pool"
     lab_ids = {lab.id for lab in labs.values()}
-    wait_full(docker_client, lab_prefix, 2)
-    # a waiting container dies: the pool's health check (every 20 s) replaces it, and in the
-    # same pass looks for pool containers it does not hold
-    dead = next(c for c in free_pool(docker_client, lab_prefix) if c.id not in lab_ids)
+
+    def others(exclude: set[str]) -> list:
+        return [c for c in ready_pool(docker_client, lab_prefix) if c.id not in exclude]
+
+    waiting = wait_until(
+        lambda: len(found := others(lab_ids)) >= 2 and found, 120, what="a full pool"
+    )
+    time.sleep(0.5)  # the hub reads a starting container's log every 0.25 s: now it is waiting
+    # a waiting container dies; only the pool's health check (every 20 s) notices and replaces
+    # it, and that same pass, before any refill, looks for pool containers it does not hold
+    dead = waiting[0]
     dead.kill()
     wait_until(
-        lambda: not docker_client.containers.list(all=True, filters={"id": dead.id}),
-        60,
-        what="the health check to remove the dead waiting container",
-    )
-    wait_until(
-        lambda: len([c for c in free_pool(docker_client, lab_prefix) if c.id not in lab_ids]) >= 2,
-        120,
-        what="the pool to refill",
+        lambda: len(others(lab_ids | {dead.id})) >= 2,
+        90,
+        what="the health check to replace the dead waiting container",
     )
     for user, lab in labs.items():
-        lab.reload()
-        assert lab.status == "running", f"{user}'s lab was removed as a pool leftover"
+        kept = docker_client.containers.list(filters={"id": lab.id})
+        assert kept, f"{user}'s lab was removed as a pool leftover:\n{hub.log_tail()}"
         assert hub.server_model(user)["ready"]
     assert "left by a broken start" not in hub.log_text()
     for user in users:
