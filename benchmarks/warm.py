@@ -1,7 +1,7 @@
 """The warm pool seen from outside the hub: is there one, is it full, what its containers use.
 
 The interface relied on: ``c.LabDockerSpawner.warm_pool_size = N``; free pool
-containers are named ``{prefix}-pool-<hex>`` (a taken one is renamed to its
+containers are named ``{prefix}--pool-<hex>`` (a taken one is renamed to its
 user's lab name); the hub logs a line with ``warm pool:`` and ``ready`` (such as
 ``labhub: warm pool: 50/50 ready``) whenever the pool becomes full.
 """
@@ -69,7 +69,7 @@ def free_pool_containers(prefix: str) -> list[str]:
             "docker",
             "ps",
             "--filter",
-            f"name={prefix}-pool-",
+            f"name={prefix}--pool-",
             "--filter",
             "status=running",
             "--format",
@@ -79,7 +79,7 @@ def free_pool_containers(prefix: str) -> list[str]:
         text=True,
         check=False,
     ).stdout.split()
-    return [name for name in out if name.startswith(f"{prefix}-pool-")]
+    return [name for name in out if name.startswith(f"{prefix}--pool-")]
 
 
 def wait_full(
@@ -93,7 +93,7 @@ def wait_full(
 ) -> tuple[float, str]:
     """Wait until the pool is full again after log offset ``since``; return (seconds, how seen).
 
-    The hub's log line is preferred. Counting running ``{prefix}-pool-*`` containers is
+    The hub's log line is preferred. Counting running ``{prefix}--pool-*`` containers is
     the fallback: once ``size`` run and no line has come for ``grace`` seconds, that
     count is taken as full (a running container may not have finished its imports yet).
     A pool that has not run a single container after ``first_container`` seconds is

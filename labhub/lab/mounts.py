@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from labhub.lab import names
 from labhub.lab.names import user_folder_name
 
 #: Label put on every volume labhub creates, so they can be found and cleaned up.
@@ -287,14 +288,8 @@ def cifs_driver_options(
 
 
 def cifs_volume_name(prefix: str, share: CifsShare, username: str) -> str:
-    """The per-user Docker volume name of a share, carrying the hub's ``prefix``.
-
-    The share name's length goes before it, so the name is injective: share ``home``
-    with user ``archive-bob`` and share ``home-archive`` with user ``bob`` are
-    ``...-cifs4-home-archive-bob`` and ``...-cifs12-home-archive-bob``, never one
-    volume (Docker would give the second user the first one's options and password).
-    """
-    return f"{prefix}-cifs{len(share.name)}-{share.name}-{user_folder_name(username)}"
+    """The per-user Docker volume name of ``share``: :func:`labhub.lab.names.cifs_volume_name`."""
+    return names.cifs_volume_name(prefix, share.name, username)
 
 
 def cifs_mount(

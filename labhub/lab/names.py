@@ -1,4 +1,4 @@
-"""Turn any JupyterHub username into a safe, unique name for folders, volumes and containers.
+"""Every name labhub gives: users' folders, labs, pool containers, folder helpers, CIFS volumes.
 
 Every code path that names something after a user (the personal folder, Docker
 volumes, container and service names, on Docker and on Swarm) goes through
@@ -8,6 +8,19 @@ The mapping is injective: a username that is already a safe name is kept as it
 is, and every other username becomes ``<readable stem>--<12 hex digits of
 sha256>``. Kept names never contain ``--``, so a hashed name can never equal a
 kept one, and two hashed names collide only if sha256 does.
+
+The containers of one hub (prefix ``P``, whose part before its first ``-`` is ``A``)
+never share a name, by the characters right after ``P`` and ``A``:
+
+- a lab is ``P-`` and a letter or digit (:func:`lab_object_name`: a kept folder
+  name and a hashed stem both start with one);
+- a pool container is ``P--pool-`` and 12 hex digits (:func:`pool_container_name`):
+  ``-`` right after ``P-``, which no lab name has;
+- a folder helper is ``A_folder-`` (:func:`folder_helper_name`): ``_`` right after
+  ``A``, where every lab and pool container name has the ``-`` that follows ``A``.
+
+CIFS volumes live in Docker's other namespace, and are injective among themselves
+(:func:`cifs_volume_name`).
 """
 
 from __future__ import annotations
@@ -117,6 +130,50 @@ def folder_helper_name(lab_name: str) -> str:
     if len(name) <= MAX_OBJECT_NAME_LENGTH:
         return name
     return f"{prefix}_folder-{rest[: MAX_OBJECT_NAME_LENGTH - len(prefix) - 22]}-{_digest(rest)}"
+
+
+#: Hex digits of a pool slot: the suffix of a free pool container's name.
+SLOT_LENGTH = 12
+_SLOT = re.compile(f"[0-9a-f]{{{SLOT_LENGTH}}}")
+
+
+def pool_container_name(prefix: str, slot: str) -> str:
+    """The name of a free pool container: ``{prefix}--pool-{slot}``, never a lab's name.
+
+    Every lab name has a letter or digit right after ``{prefix}-``; this has a ``-``.
+    """
+    if not _SLOT.fullmatch(slot):
+        raise ValueError(f"{slot!r} is not a pool slot of {SLOT_LENGTH} hex digits.")
+    return f"{prefix}--pool-{slot}"
+
+
+def is_pool_container_name(prefix: str, name: str) -> bool:
+    """True when ``name`` is exactly a free pool container's name of the hub with ``prefix``."""
+    head = f"{prefix}--pool-"
+    name = name.lstrip("/")
+    return name.startswith(head) and _SLOT.fullmatch(name[len(head) :]) is not None
+
+
+def is_legacy_pool_container_name(prefix: str, name: str, slot: str) -> bool:
+    """True for a free pool container named the old way, ``{prefix}-pool-{slot}``.
+
+    Earlier hubs named them so; a hub restarted after the upgrade removes them. That
+    name is also user ``pool-{slot}``'s lab name, so only a container whose own slot
+    label is the suffix counts: a lab taken from the pool keeps the random slot of
+    the container it was, which no username can be chosen to match.
+    """
+    return _SLOT.fullmatch(slot) is not None and name.lstrip("/") == f"{prefix}-pool-{slot}"
+
+
+def cifs_volume_name(prefix: str, share_name: str, username: str) -> str:
+    """The per-user Docker volume name of a CIFS share, carrying the hub's ``prefix``.
+
+    The share name's length goes before it, so the name is injective: share ``home``
+    with user ``archive-bob`` and share ``home-archive`` with user ``bob`` are
+    ``...-cifs4-home-archive-bob`` and ``...-cifs12-home-archive-bob``, never one
+    volume (Docker would give the second user the first one's options and password).
+    """
+    return f"{prefix}-cifs{len(share_name)}-{share_name}-{user_folder_name(username)}"
 
 
 #: The prefix of every object a hub creates, before its identity is added.

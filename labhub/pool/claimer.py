@@ -56,6 +56,8 @@ class Claim:
     binds: tuple[pool.SlotBind, ...] = ()
     lab: Lab | None = None
     overrides: Overrides | None = None
+    #: The container's main process on the host (0: unknown), to look at its mounts from outside.
+    pid: int = 0
 
 
 class WarmPoolClaimer:
@@ -160,13 +162,17 @@ class WarmPoolClaimer:
             binds=tuple(binds),
             lab=lab,
             overrides=overrides,
+            pid=running.taken_pid(container_id),
         )
 
     async def hand_over(self, claim: Claim, username: str, timeout: float) -> bool:
         """Bind the user's folders into the claimed container and start their server in it.
 
         False if a check failed: the container and its slot are gone and the caller
-        starts a normal lab.
+        starts a normal lab. Only a failure of the hub's own turns the pool off: it
+        cannot mount, or it sees from outside that its mounts do not reach the
+        container. What the exec in the container reports concerns that container
+        only (it runs isolated, but it runs where a user's folders are mounted).
         """
         running, lab = claim.pool, claim.lab
         assert running is not None and lab is not None, "a restored claim has no hand-over"
@@ -176,10 +182,18 @@ class WarmPoolClaimer:
             seen = {}
             for bind in claim.binds:
                 target = pool.slot_path(running.pool_dir, claim.slot, bind.index)
-                seen[bind.target] = await loop.run_in_executor(
+                ids = await loop.run_in_executor(
                     None, pool_mounts.bind_into_slot, bind.source, target, bind.read_only
                 )
+                seen[bind.target] = (*ids, bind.read_only)
             mounted = loop.time()
+            if claim.pid:
+                wrong = await loop.run_in_executor(
+                    None, pool_mounts.seen_in_container, claim.pid, seen
+                )
+                if wrong:
+                    running.turn_off(f"the hub's mounts do not reach its containers ({wrong})")
+                    raise RuntimeError(wrong)
             execution = await self.docker(
                 "exec_create",
                 claim.container_id,
@@ -191,10 +205,6 @@ class WarmPoolClaimer:
             result = await self.docker("exec_inspect", execution["Id"])
             if result.get("ExitCode") != 0:
                 reason = output.decode("utf-8", "replace").strip()[-300:]
-                if result.get("ExitCode") == pool.WRONG_MOUNT_EXIT:
-                    running.turn_off(
-                        f"a pool container did not see the folder mounted for it ({reason})"
-                    )
                 raise RuntimeError(f"the hand-over exited with {result.get('ExitCode')}: {reason}")
             await self.docker("update_container", claim.container_id, cpu_shares=1024)
         except (OSError, APIError, RuntimeError) as err:

@@ -11,8 +11,14 @@ single-user server and blocks on a FIFO. When a user logs in, the hub
    host, which reach the container by mount propagation (``rslave``), and
 3. runs :data:`GO` in it with ``docker exec``: the user's environment (identity,
    token) goes through the FIFO to the waiter, which checks that every slot
-   shows the folder the hub meant (device and inode), then starts the server
-   in the process that already holds the imports.
+   shows the folder the hub meant (device and inode) with the flags it meant
+   (read-only where the lab's mount is), then starts the server in the process
+   that already holds the imports.
+
+Both Python processes run isolated (``python3 -I``): no ``PYTHON*`` variable, no
+user site and no current folder is read as code, so nothing in a user's package
+folder, HOME or notebooks runs before the user's server does, and nothing a user
+plants there can make a hand-over fail in a way the hub would blame on itself.
 
 Docker cannot add a mount to a running container, and the single-user server
 takes its identity from its environment when it starts: propagation solves the
@@ -30,6 +36,7 @@ from typing import Any
 
 from labhub.lab.build import build_lab, fixed_overrides
 from labhub.lab.model import LABEL_LAB, Lab, Overrides, container_spec
+from labhub.lab.names import SLOT_LENGTH
 from labhub.lab.settings import LabSettings
 
 #: Label on every pool container: the template key it was made from.
@@ -37,12 +44,14 @@ LABEL_POOL = "org.labhub.pool"
 #: Label naming the container's slot folder under the pool folder.
 LABEL_SLOT = "org.labhub.pool.slot"
 
-#: Exit code of a waiter whose slot does not show the folder the hub meant.
+#: Exit code of a waiter or hand-over whose slot does not show the folder the hub meant.
 WRONG_MOUNT_EXIT = 86
 
-#: Variables the interpreter reads before the waiter gets the user's: they must not differ.
+#: Variables fixed when a container starts, read by the interpreter before the waiter gets
+#: the user's, or by the engine's runtime (the GPUs a container sees): they must not differ.
 STARTUP_ENV = frozenset(
     {
+        "NVIDIA_VISIBLE_DEVICES",
         "HOME",
         "PATH",
         "PYTHONPATH",
@@ -63,13 +72,15 @@ SERVER_COMMAND = "jupyterhub-singleuser"
 #: Stand-in users whose labs tell per-user folders from shared ones.
 STAND_INS = ("labhub-pool-stand-in-a", "labhub-pool-stand-in-b")
 
-# The waiter. It runs as the lab's uid in the pool container; its folder is in the
-# container's own throwaway HOME. It imports what the single-user server imports,
-# says "ready" once, then reads one order from the FIFO (the only way in is the
-# hub's docker exec), removes the FIFO so no second order can come, checks the
-# mounts and becomes the server.
+# The waiter. It runs as the lab uid in the pool container, isolated (-I), with the image's
+# and the admin's PYTHONPATH put back by hand; its folder is in the container's own
+# throwaway HOME. It imports what the single-user server imports, says "ready" once, then
+# reads one order from the FIFO (the only way in is the hub's docker exec), removes the FIFO
+# so no second order can come, checks the mounts and becomes the server: the user's
+# environment, then the user's site (a normal start's "python3" reads it at start).
 WAITER = r"""
 import json, os, sys
+sys.path[:0] = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 home = os.environ.get("HOME") or "/tmp"
 run = os.path.join(home, ".labhub-pool")
 os.mkdir(run, 0o700)
@@ -91,34 +102,51 @@ print("labhub-pool: ready", flush=True)
 with open(fifo, encoding="utf-8") as f:
     order = json.load(f)
 os.unlink(fifo)
-for target, (dev, ino) in order["mounts"].items():
+for target, (dev, ino, read_only) in order["mounts"].items():
     st = os.stat(target)
     if (st.st_dev, st.st_ino) != (dev, ino):
         print(f"labhub-pool: {target} does not show the user's folder", file=sys.stderr, flush=True)
+        sys.exit(86)
+    if read_only and not os.statvfs(target).f_flag & os.ST_RDONLY:
+        print(f"labhub-pool: {target} is not read-only", file=sys.stderr, flush=True)
         sys.exit(86)
 os.environ.clear()
 os.environ.update(order["env"])
 if order.get("cwd"):
     os.chdir(order["cwd"])
-import site
-if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
-    site.addsitedir(site.getusersitepackages())  # installs the user made in earlier labs
 sys.argv = ["jupyterhub-singleuser", *order["argv"]]
+import site
+if not os.environ.get("PYTHONNOUSERSITE"):
+    # the user's site, from the user's PYTHONUSERBASE, before the image's as at a normal start
+    site.ENABLE_USER_SITE = True
+    site.USER_BASE = site.USER_SITE = None
+    user_site = site.getusersitepackages()
+    if os.path.isdir(user_site):
+        known = list(sys.path)
+        site.addsitedir(user_site)
+        added = [p for p in sys.path if p not in known]
+        at = next((i for i, p in enumerate(known) if p.endswith(("site-packages", "dist-packages"))), len(known))
+        sys.path[:] = known[:at] + added + known[at:]
+    site.execusercustomize()
 print("labhub-pool: starting the server", flush=True)
 from jupyterhub.singleuser import main
 sys.exit(main())
 """
 
-# Run by the hub with docker exec, with the user's environment: hands it to the waiter.
+# Run by the hub with docker exec, isolated (-I), with the user's environment: checks the
+# slots as the waiter will, then hands the order to the waiter.
 GO = r"""
 import json, os, signal, sys, time
 fifo = os.path.join(os.environ.get("HOME") or "/tmp", ".labhub-pool", "go")
 order = json.loads(sys.argv[1])
 order["env"] = dict(os.environ)
-for target, (dev, ino) in order["mounts"].items():
+for target, (dev, ino, read_only) in order["mounts"].items():
     st = os.stat(target)
     if (st.st_dev, st.st_ino) != (dev, ino):
         print(f"{target} does not show the folder the hub mounted there", flush=True)
+        sys.exit(86)
+    if read_only and not os.statvfs(target).f_flag & os.ST_RDONLY:
+        print(f"{target} is not read-only", flush=True)
         sys.exit(86)
 signal.alarm(int(order.pop("timeout")))
 while not os.path.exists(fifo):
@@ -144,16 +172,7 @@ class SlotBind:
 
 def slot_name() -> str:
     """A fresh, unguessable slot and container suffix."""
-    return secrets.token_hex(6)
-
-
-def pool_container_name(prefix: str, slot: str) -> str:
-    """The name of a free pool container: never a lab name, which has no ``-pool-`` part."""
-    return f"{prefix}-pool-{slot}"
-
-
-def is_pool_container_name(prefix: str, name: str) -> bool:
-    return name.lstrip("/").startswith(f"{prefix}-pool-")
+    return secrets.token_hex(SLOT_LENGTH // 2)
 
 
 def slot_path(pool_dir: str, slot: str, index: int) -> str:
@@ -234,7 +253,7 @@ def template_lab(lab: Lab, slot_targets: list[str], pool_dir: str, slot: str) ->
     return replace(
         lab,
         name="",
-        command=["python3", "-c", WAITER],
+        command=["python3", "-I", "-c", WAITER],
         environment=environment,
         mounts=mounts,
         labels={**lab.labels, LABEL_SLOT: slot},
@@ -306,12 +325,13 @@ def fit(lab: Lab, overrides: Overrides, template: Lab, template_key: str) -> lis
     return binds
 
 
-def go_command(lab: Lab, mounts: dict[str, tuple[int, int]], timeout: float) -> list[str]:
+def go_command(lab: Lab, mounts: dict[str, tuple[int, int, bool]], timeout: float) -> list[str]:
     """The ``docker exec`` command that hands ``lab``'s server its arguments.
 
     The environment (token included) goes as the exec's own environment, never on
     a command line; ``mounts`` maps each slot's container path to the device and
-    inode the hub bound there.
+    inode the hub bound there, and whether it must be read-only. The command runs
+    isolated: the user's package folder is already mounted, and nothing in it runs.
     """
     order = {
         "argv": list(lab.command[1:]),
@@ -319,4 +339,4 @@ def go_command(lab: Lab, mounts: dict[str, tuple[int, int]], timeout: float) -> 
         "mounts": {target: list(ids) for target, ids in mounts.items()},
         "timeout": max(1, int(timeout)),
     }
-    return ["python3", "-c", GO, json.dumps(order)]
+    return ["python3", "-I", "-c", GO, json.dumps(order)]

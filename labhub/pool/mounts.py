@@ -4,6 +4,11 @@ The pool folder is made a shared mount, so a bind mount made under it on the
 host reaches the pool container that mounted that slot with ``rslave``
 propagation, and that container only: each container mounts its own slot.
 
+A read-only folder is made read-only before it is attached under the pool folder
+(the new mount API: a detached copy, its flag set, then moved into place): a
+remount after the bind would change the host's mount only, while the container
+has already received its own writable copy by propagation.
+
 The user's folder is opened without following any link and mounted through its
 file descriptor, so a lab-uid process that swaps a folder for a link between the
 check and the mount cannot make root mount something else. Slot folders are
@@ -30,6 +35,17 @@ MS_PRIVATE = 1 << 18
 MS_SHARED = 1 << 20
 MNT_DETACH = 0x2
 
+# the new mount API (Linux 5.12 for mount_setattr); one syscall number on every architecture
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
+SYS_MOUNT_SETATTR = 442
+OPEN_TREE_CLONE = 0x1
+AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+
 _O_PATH = getattr(os, "O_PATH", 0o10000000)
 
 
@@ -54,6 +70,57 @@ def _mount(source: str | None, target: str, flags: int) -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), target)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def _syscall(number: int, *args: object) -> int:
+    result = _lib().syscall(ctypes.c_long(number), *args)
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return result
+
+
+def _bind_read_only(fd: int, target: str) -> None:
+    """Mount a read-only copy of the tree at ``fd`` on ``target``: read-only before it is attached.
+
+    Every copy that propagation makes of it (the pool container's) is read-only too.
+    """
+    empty = b""
+    tree = _syscall(
+        SYS_OPEN_TREE,
+        ctypes.c_int(fd),
+        ctypes.c_char_p(empty),
+        ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE),
+    )
+    try:
+        attr = _MountAttr(attr_set=MOUNT_ATTR_RDONLY)
+        _syscall(
+            SYS_MOUNT_SETATTR,
+            ctypes.c_int(tree),
+            ctypes.c_char_p(empty),
+            ctypes.c_uint(AT_EMPTY_PATH | AT_RECURSIVE),
+            ctypes.byref(attr),
+            ctypes.c_size_t(ctypes.sizeof(attr)),
+        )
+        _syscall(
+            SYS_MOVE_MOUNT,
+            ctypes.c_int(tree),
+            ctypes.c_char_p(empty),
+            ctypes.c_int(AT_FDCWD),
+            ctypes.c_char_p(target.encode()),
+            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+        )
+    finally:
+        os.close(tree)
 
 
 def _umount(target: str) -> None:
@@ -171,25 +238,56 @@ def _why(err: OSError) -> str:
 def bind_into_slot(source: str, target: str, read_only: bool) -> tuple[int, int]:
     """Bind ``source`` onto the slot folder ``target``; return the device and inode bound.
 
-    The waiter in the container compares these with what it sees at the slot.
+    The waiter in the container compares these with what it sees at the slot. A
+    read-only bind is read-only before it appears under the pool folder.
     """
     fd = _open_folder(source)
     try:
         st = os.fstat(fd)
         # the descriptor, not the path: what was checked is what is mounted
-        _mount(f"/proc/self/fd/{fd}", target, MS_BIND | MS_REC)
         if read_only:
-            _mount(None, target, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            _bind_read_only(fd, target)
+        else:
+            _mount(f"/proc/self/fd/{fd}", target, MS_BIND | MS_REC)
         return st.st_dev, st.st_ino
     except OSError as err:
         if isinstance(err, PoolMountError):
             raise
+        if err.errno == errno.ENOSYS:
+            raise PoolMountError(
+                errno.ENOSYS,
+                f"{source} could not be mounted read-only into a warm lab: the kernel has no "
+                "mount_setattr (Linux 5.12).",
+            ) from None
         raise PoolMountError(
             err.errno or errno.EPERM,
             f"{source} could not be mounted into a warm lab ({err.strerror}).",
         ) from None
     finally:
         os.close(fd)
+
+
+def seen_in_container(pid: int, expected: dict[str, tuple[int, int, bool]]) -> str:
+    """What is wrong with the slots as the container of ``pid`` sees them, "" if nothing.
+
+    The hub looks itself, through ``/proc/{pid}/root``, before any process runs in the
+    container with the user's folders: a mismatch there is the hub's own (its mounts
+    do not reach the engine's containers), not anything a user did. "" as well when
+    the hub cannot look (another pid namespace, or the container is gone).
+    """
+    root = f"/proc/{pid}/root"
+    for target, (dev, ino, read_only) in expected.items():
+        path = root + target
+        try:
+            st = os.stat(path)
+            flags = os.statvfs(path).f_flag
+        except OSError:
+            return ""
+        if (st.st_dev, st.st_ino) != (dev, ino):
+            return f"the container does not see the folder mounted for it at {target}"
+        if read_only and not flags & os.ST_RDONLY:
+            return f"the container sees {target} writable, mounted read-only for it"
+    return ""
 
 
 def release_slot(pool_dir: str, slot: str) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 from requests import RequestException
 
+from labhub.lab import names
 from labhub.lab.model import Lab, Overrides
 from labhub.pool import model as pool
 from labhub.pool import mounts as pool_mounts
@@ -142,6 +143,8 @@ class WarmPool:
         self._task: asyncio.Future | None = None
         self._slots = asyncio.Semaphore(self.concurrency)
         self._announced_full = False
+        # the process id of each container just taken, for the hand-over's own look at its mounts
+        self._taken_pids: dict[str, int] = {}
 
     def in_state(self, state: str) -> list[str]:
         """Names of the pool containers in ``state``, oldest first."""
@@ -191,12 +194,21 @@ class WarmPool:
                 await self._discard(name, slot)
                 continue
             self._announced_full = False
+            self._taken_pids[info["Id"]] = int(info["State"].get("Pid") or 0)
             return info["Id"], slot
         self._wake.set()
         return None
 
+    def taken_pid(self, container_id: str) -> int:
+        """The main process id of a container :meth:`take` just returned (0 if unknown), once."""
+        return self._taken_pids.pop(container_id, 0)
+
     def turn_off(self, reason: str) -> None:
-        """Stop handing out containers (a check failed); users get normal starts from now on."""
+        """Stop handing out containers; users get normal starts from now on.
+
+        Only for a failure of the hub's own (it cannot mount, or its mounts do not
+        reach the engine's containers): never for what happens in one user's container.
+        """
         if not self.disabled:
             self.disabled = reason
             self.log.error("labhub: warm pool is off: %s", reason)
@@ -219,7 +231,7 @@ class WarmPool:
                 missing = 0  # looked at again at the next take or health check
             for _ in range(max(0, missing)):
                 slot = pool.slot_name()
-                name = pool.pool_container_name(self.prefix, slot)
+                name = names.pool_container_name(self.prefix, slot)
                 self._set(name, slot, STARTING)
                 asyncio.ensure_future(self._fill_one(name, slot))
             self._wake.clear()
@@ -322,6 +334,16 @@ class WarmPool:
         finally:
             await release(self.pool_dir, slot, self.log)
 
+    def _is_free(self, container: dict[str, Any]) -> bool:
+        """True for a free pool container of this hub: named exactly after its own slot.
+
+        A lab taken from the pool keeps the pool's labels but has a user's lab name,
+        never a pool container's (:mod:`labhub.lab.names`).
+        """
+        name = container["Names"][0].lstrip("/")
+        slot = (container.get("Labels") or {}).get(pool.LABEL_SLOT, "")
+        return names.is_pool_container_name(self.prefix, name) and name.endswith(f"-{slot}")
+
     async def _check_health(self) -> None:
         """Replace free containers that died; remove pool containers this pool no longer holds."""
         for name in self.in_state(WAITING):
@@ -343,7 +365,7 @@ class WarmPool:
         containers = await self.docker("containers", all=True, filters={"label": pool.LABEL_POOL})
         for container in containers:
             name = container["Names"][0].lstrip("/")
-            if pool.is_pool_container_name(self.prefix, name) and name not in self.containers:
+            if self._is_free(container) and name not in self.containers:
                 self.log.warning("labhub: warm pool: removing %s, left by a broken start", name)
                 await self._discard(name, (container.get("Labels") or {}).get(pool.LABEL_SLOT, ""))
 
@@ -355,7 +377,14 @@ class WarmPool:
             name = container["Names"][0].lstrip("/")
             labels = container.get("Labels") or {}
             slot = labels.get(pool.LABEL_SLOT, "")
-            if not pool.is_pool_container_name(self.prefix, name):
+            if names.is_legacy_pool_container_name(self.prefix, name, slot):
+                # named by a hub before the upgrade (see the function); one that started a
+                # server was handed over, and stays a user's lab whatever its name
+                logs = await self.docker("logs", name, stdout=True, stderr=False)
+                if b"starting the server" not in logs:
+                    await self._discard(name, slot)
+                    continue
+            if not self._is_free(container):
                 in_use.add(slot)  # a user's lab now: its spawner releases the slot
                 continue
             logs = b""

@@ -82,3 +82,94 @@ def test_a_folder_helper_is_never_named_like_a_lab(user):
     labs = {lab_object_name("labhub", user + suffix) for suffix in ("", "-folder", "_folder")}
     labs.add(lab_object_name("labhub", "folder-" + user))
     assert helper not in labs
+
+
+# --- second review, finding 5a: every object a hub names, disjoint ----------------------
+
+POOL_SHAPED = ["pool-x", "pool-0123456789ab", "pool--0123456789ab", "-pool-x", "pool", "x_folder"]
+PREFIXES = ["labhub", "labhub-ab12cd", "lab_hub"]
+
+
+def _kind(prefix: str, name: str) -> set[str]:
+    """What a name is by its shape alone: the argument of labhub.lab.names, as a check."""
+    from labhub.lab.names import is_pool_container_name
+
+    head = prefix.split("-", 1)[0]
+    kinds = set()
+    after = name[len(prefix) + 1 : len(prefix) + 2]
+    if name.startswith(prefix + "-") and after.isascii() and after.isalnum():
+        kinds.add("lab")
+    if is_pool_container_name(prefix, name):
+        kinds.add("pool")
+    if name.startswith(head + "_folder-"):
+        kinds.add("helper")
+    return kinds
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_no_lab_is_named_like_a_pool_container_or_a_folder_helper(prefix):
+    from labhub.lab.names import (
+        folder_helper_name,
+        is_legacy_pool_container_name,
+        is_pool_container_name,
+        lab_object_name,
+        pool_container_name,
+    )
+
+    slots = ["0123456789ab", "000000000000", "ffffffffffff"]
+    pools = {pool_container_name(prefix, slot) for slot in slots}
+    labs, helpers = set(), set()
+    for user in [*HOSTILE, *POOL_SHAPED, *(f"pool-{slot}" for slot in slots)]:
+        for server in ("", "x", "pool", "0123456789ab"):
+            lab = lab_object_name(prefix, user, server)
+            labs.add(lab)
+            helpers.add(folder_helper_name(lab))
+            assert _kind(prefix, lab) == {"lab"}, (user, server, lab)
+            assert not is_pool_container_name(prefix, lab)
+            # an old-format name counts only with its own slot label, which a lab never has
+            assert not is_legacy_pool_container_name(prefix, lab, "fedcba987654")
+    for pool in pools:
+        assert _kind(prefix, pool) == {"pool"}
+    for helper in helpers:
+        assert _kind(prefix, helper) == {"helper"}
+    assert not labs & pools and not labs & helpers and not pools & helpers
+
+
+@pytest.mark.security
+def test_pool_names_are_recognised_exactly():
+    from labhub.lab.names import is_pool_container_name, pool_container_name
+
+    name = pool_container_name("labhub", "0123456789ab")
+    assert name == "labhub--pool-0123456789ab"
+    assert is_pool_container_name("labhub", name)
+    assert is_pool_container_name("labhub", "/" + name)  # as the engine lists it
+    for other in (
+        "labhub-pool-0123456789ab",  # user pool-0123456789ab's lab (and the old pool format)
+        "labhub-pool-x",
+        name + "0",
+        name[:-1],
+        "labhub--pool-0123456789AB",
+        "labhub-x--pool-0123456789ab",
+    ):
+        assert not is_pool_container_name("labhub", other), other
+    with pytest.raises(ValueError, match="slot"):
+        pool_container_name("labhub", "x")
+
+
+def test_cifs_volume_names_come_from_the_naming_module_and_stay_injective():
+    from labhub.lab import mounts
+    from labhub.lab.names import cifs_volume_name
+
+    share = mounts.parse_cifs_share(
+        {"name": "home-archive", "device": "//s/a", "mount_path": "/mnt/a", "credentials": "guest"}
+    )
+    assert mounts.cifs_volume_name("labhub", share, "bob") == cifs_volume_name(
+        "labhub", "home-archive", "bob"
+    )
+    assert cifs_volume_name("labhub", "home-archive", "bob") == "labhub-cifs12-home-archive-bob"
+    seen = {}
+    for share_name in ("home", "home-archive", "h", "home-a"):
+        for user in [*HOSTILE, "archive-bob", "bob", "a-bob"]:
+            volume = cifs_volume_name("labhub", share_name, user)
+            assert seen.setdefault(volume, (share_name, user)) == (share_name, user)

@@ -63,7 +63,8 @@ def test_a_volume_named_per_user_cannot_be_pooled():
 def test_the_template_keeps_no_user_no_token_and_waits():
     lab = template()
     assert lab.environment == {"HOME": "/home/jovyan"}
-    assert lab.command[:2] == ["python3", "-c"] and "mkfifo" in lab.command[2]
+    # isolated: no PYTHON* variable, user site or current folder is read as code
+    assert lab.command[:3] == ["python3", "-I", "-c"] and "mkfifo" in lab.command[3]
     slots = [m for m in lab.mounts if m.get("BindOptions")]
     assert [(m["Target"], m["Source"]) for m in slots] == [
         ("/home/jovyan/work", "/srv/lab/.warm-pool/0/0"),
@@ -119,22 +120,31 @@ def test_the_pool_key_ignores_the_slot_but_not_the_settings():
 
 def test_the_hand_over_command_carries_no_environment():
     lab = lab_of("alice")
-    command = pool.go_command(lab, {"/home/jovyan/work": (1, 2)}, 30)
-    assert "JUPYTERHUB_API_TOKEN" not in " ".join(command[:3])
-    order = json.loads(command[3])
+    command = pool.go_command(
+        lab, {"/home/jovyan/work": (1, 2, False), "/home/jovyan/data": (1, 3, True)}, 30
+    )
+    assert "JUPYTERHUB_API_TOKEN" not in " ".join(command[:4])
+    order = json.loads(command[4])
     assert order == {
         "argv": ["--KernelManager.transport=ipc"],
         "cwd": "/home/jovyan",
-        "mounts": {"/home/jovyan/work": [1, 2]},
+        "mounts": {"/home/jovyan/work": [1, 2, False], "/home/jovyan/data": [1, 3, True]},
         "timeout": 30,
     }
     assert "t" not in order.values()
 
 
-def test_pool_names_never_look_like_a_lab():
-    name = pool.pool_container_name("labhub", pool.slot_name())
-    assert pool.is_pool_container_name("labhub", name)
-    assert not pool.is_pool_container_name("labhub", "labhub-alice")
+@pytest.mark.security
+def test_the_hand_over_runs_isolated_and_checks_read_only_slots():
+    command = pool.go_command(lab_of("alice"), {}, 30)
+    assert command[:3] == ["python3", "-I", "-c"]
+    for script in (pool.GO, pool.WAITER):
+        assert "os.statvfs(target).f_flag & os.ST_RDONLY" in script
+
+
+def test_a_slot_names_a_pool_container():
+    slot = pool.slot_name()
+    assert len(slot) == 12 and int(slot, 16) >= 0
 
 
 # --- a pool larger than the machine can hold -------------------------------------------
@@ -162,3 +172,17 @@ def test_no_waiting_container_starts_into_the_labs_reserve():
     why = memory_shortfall(MEMINFO, 4 * 1024**3)
     assert "2929 MiB of memory available" in why and "4096 MiB" in why
     assert memory_shortfall("", 4 * 1024**3) == ""  # no /proc/meminfo: no guard
+
+
+def test_pool_containers_see_no_gpu_and_serve_no_lab_that_sees_one():
+    """The runtime reads NVIDIA_VISIBLE_DEVICES at container start: the pool's must be the lab's."""
+    gpu_less = {"HOME": "/home/jovyan", "NVIDIA_VISIBLE_DEVICES": "void"}
+    stand_in = lab_of("stand-in", environment=gpu_less)
+    waiting = pool.template_lab(stand_in, TARGETS, "/srv/lab/.warm-pool", "0")
+    assert waiting.environment["NVIDIA_VISIBLE_DEVICES"] == "void"
+    key = pool.pool_spec(waiting, Overrides())[1]
+    alice = lab_of("alice", environment={**gpu_less, "JUPYTERHUB_USER": "alice"})
+    assert pool.fit(alice, Overrides(), waiting, key)
+    with pytest.raises(pool.PoolMismatch, match="NVIDIA_VISIBLE_DEVICES"):
+        with_gpu = {**gpu_less, "NVIDIA_VISIBLE_DEVICES": "0"}
+        pool.fit(lab_of("bob", environment=with_gpu), Overrides(), waiting, key)

@@ -9,6 +9,7 @@ waiting is replaced and nobody gets it.
 from __future__ import annotations
 
 import os
+import secrets
 import textwrap
 
 import pytest
@@ -152,3 +153,37 @@ def test_a_pool_larger_than_the_machine_stops_short_and_logins_still_get_labs(
     assert not free_pool(docker_client, lab_prefix)
     hub.stop_server("ann")
     assert (lab_root / "personal_notebooks" / "ann" / "normal.txt").exists()
+
+
+@pytest.mark.reliability
+def test_a_hub_restarted_after_the_upgrade_removes_old_format_pool_containers(
+    hub_factory, lab_image, lab_root, pool_root, lab_prefix, docker_client
+):
+    """Free pool containers were ``{prefix}-pool-{slot}``: gone after a restart, labs kept."""
+    hub = pool_hub(hub_factory, lab_image, lab_root, lab_prefix, 2)
+    wait_full(docker_client, lab_prefix, 2)
+    user = f"pool-{secrets.token_hex(6)}"  # a lab named like an old-format pool container
+    hub.spawn(user)
+    lab = docker_client.containers.get(f"{lab_prefix}-{user}")
+    wait_full(docker_client, lab_prefix, 2)
+    hub.stop()
+    old = []
+    for container in free_pool(docker_client, lab_prefix):
+        container.rename(f"{lab_prefix}-pool-{container.labels[pool.LABEL_SLOT]}")
+        old.append(container.id)
+    hub.start()
+    wait_until(
+        lambda: (
+            not docker_client.containers.list(all=True, filters={"id": old[0]})
+            and not docker_client.containers.list(all=True, filters={"id": old[1]})
+        ),
+        60,
+        what="the old-format pool containers removed",
+    )
+    wait_full(docker_client, lab_prefix, 2)
+    lab.reload()
+    assert lab.status == "running"
+    assert hub.server_model(user)["ready"]
+    put_file(hub, user, "work/after-upgrade.txt", "kept")
+    hub.stop_server(user)
+    assert not [p for p in pool_mounts.mounts_under(str(pool_root)) if p != str(pool_root)]

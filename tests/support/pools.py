@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
+from labhub.lab import names
 from labhub.pool import model as pool
 
 from .hubconfig import lab_config
 from .waiting import wait_until
+
+#: A little more than the longest interval at which the hub reads a starting container's log.
+HUB_POLL = 0.4
 
 
 def pool_hub(hub_factory, lab_image, lab_root, prefix, size, extra=""):
@@ -21,7 +27,7 @@ def free_pool(docker_client, prefix) -> list:
     return [
         c
         for c in docker_client.containers.list(filters={"label": pool.LABEL_POOL})
-        if pool.is_pool_container_name(prefix, c.name)
+        if names.is_pool_container_name(prefix, c.name)
     ]
 
 
@@ -36,8 +42,12 @@ def ready_pool(client, prefix) -> list:
 
 def wait_full(client, prefix, size, wait=120.0) -> list:
     """Wait until the engine shows ``size`` ready waiting containers of ``prefix``; return them."""
-    return wait_until(
+    full = wait_until(
         lambda: (ready := ready_pool(client, prefix)) and len(ready) >= size and ready,
         wait,
         what=f"a full pool of {size} ({prefix})",
     )
+    # the hub reads a starting container's log every 0.25 s at most: a login right after the
+    # engine shows "ready" could find the container not yet waiting in the hub's own map
+    time.sleep(HUB_POLL)
+    return full
