@@ -29,6 +29,7 @@ from labhub.engines.base import Engine
 from labhub.hub import identity
 from labhub.lab import build, engine_limits, folder_task, folders, mounts, names
 from labhub.lab.build import OVERRIDE_SETTINGS, build_lab, fixed_overrides
+from labhub.lab.gateway import GatewayUsernameError
 from labhub.lab.model import Lab, LabSpecError, Overrides
 from labhub.lab.names import folder_helper_name, lab_object_name, user_folder_name
 from labhub.lab.settings import LabSettings, check_settings, merge_profile
@@ -457,10 +458,10 @@ class LabSpawnerMixin(LabTraits):
 
     async def create_object(self) -> dict[str, Any]:
         """Create the user's container or service from the one lab description."""
-        lab = await self.describe_lab()
         try:
+            lab = await self.describe_lab()
             return await self.create_lab_object(lab, await self.lab_overrides())
-        except LabSpecError as err:
+        except (LabSpecError, GatewayUsernameError) as err:
             self.log.error("Lab of %s cannot be created: %s", self.user.name, err)
             raise LabSpawnError(str(err)) from None
 
