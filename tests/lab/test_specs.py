@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from labhub.lab.model import Lab, Overrides, container_spec, service_spec
 from labhub.lab.specs import (
     ROOT_START_CAPS,
     deep_merge,
@@ -125,3 +126,29 @@ def test_deep_merge():
         "a": {"b": 3, "c": 2},
         "d": [2],
     }
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("user", ["2100:2100", "0"])
+def test_both_engines_translate_a_lab_with_the_same_capabilities(user):
+    """Swarm's ContainerSpec carries CapabilityDrop/Add (API 1.41): the same rule, not a refusal."""
+    lab = Lab(
+        name="labhub-caps",
+        image="image",
+        command=["jupyterhub-singleuser"],
+        environment={},
+        user=user,
+        workdir="/home/jovyan",
+        mounts=[],
+        labels={},
+        network="labhub-labs",
+        port=8888,
+    )
+    docker = Overrides(host_config={"cap_add": ["MKNOD"], "cap_drop": []})
+    swarm = Overrides(container_spec={"cap_add": ["NET_RAW"], "cap_drop": [], "user": "0"})
+    host = container_spec(lab, docker)["host_config"]
+    service = service_spec(lab, swarm)["task_template"]["ContainerSpec"]
+    assert service["User"] == user
+    assert host["cap_drop"] == service["CapabilityDrop"] == ["ALL"]
+    assert host.get("cap_add") == service.get("CapabilityAdd")
+    assert (host.get("cap_add") is None) == (user != "0")
