@@ -101,12 +101,12 @@ FORBIDDEN_CAPS = frozenset(
     }
 )
 #: What a lab that starts as root keeps of Docker's default capabilities, every other one
-#: dropped: its start script gives HOME to the lab uid (CHOWN), edits passwd and sudoers and
-#: reads root's own 0600 files while it refits the user (DAC_OVERRIDE, FOWNER), switches to
-#: the lab uid with sudo or setpriv (SETUID, SETGID, AUDIT_WRITE for sudo's audit record),
-#: and tini, still root, forwards a stop signal to the lab uid's server (KILL). The switch
-#: empties the server's own set; no-new-privileges keeps it empty.
-ROOT_START_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL", "AUDIT_WRITE")
+#: dropped: its start script gives HOME to the lab uid (CHOWN), switches to the lab uid with
+#: sudo or setpriv (SETUID, SETGID, AUDIT_WRITE for sudo's audit record), and tini, still
+#: root, forwards a stop signal to the lab uid's server (KILL). Without DAC_OVERRIDE and
+#: FOWNER root cannot write the lab uid's 0700 folders before the switch. The switch empties
+#: the server's own set; no-new-privileges keeps it empty.
+ROOT_START_CAPS = ("CHOWN", "SETUID", "SETGID", "KILL", "AUDIT_WRITE")
 #: Host namespaces a lab must never join: they would show it other users' processes or the host's ids.
 _HOST_MODES = ("pid_mode", "ipc_mode", "userns_mode", "uts_mode", "cgroupns")
 
