@@ -46,9 +46,11 @@ sys.exit("no single-user server of this uid")
 """
 
 #: What a user writes into their package folder: every Python that loads the user's site runs
-#: it; run by root it leaves a set-uid root shell in the personal folder.
+#: it. It leaves a marker in the container's /tmp, which any uid can write (root without
+#: DAC_OVERRIDE could not write the 0700 personal folder: no proof there), and run by root it
+#: tries to leave a set-uid root shell in the personal folder.
 ROOT_PTH = (
-    f"import os, shutil; open('{WORK}/pth-ran-as-%d' % os.getuid(), 'a').close(); "
+    "import os, shutil; open('/tmp/pth-ran-as-%d' % os.getuid(), 'a').close(); "
     f"os.getuid() == 0 and (shutil.copy('/bin/sh', '{WORK}/rootsh'), "
     f"os.chmod('{WORK}/rootsh', 0o4755))\n"
 )
@@ -94,6 +96,13 @@ def as_root(container, code: str) -> tuple[int, str]:
     """Run Python ``code`` as root in the lab: what the root phase of its start could do."""
     rc, out = container.exec_run(["python3", "-I", "-c", code], user="0")
     return rc, out.decode(errors="replace")
+
+
+def markers_in(container) -> list[str]:
+    """The .pth markers in the lab's /tmp: one per uid whose Python loaded the user's site."""
+    code, out = container.exec_run(["ls", "/tmp"], user="0")
+    assert code == 0, out
+    return [name for name in out.decode().split() if name.startswith("pth-ran-as-")]
 
 
 def capability_bounds(container) -> int:
@@ -144,19 +153,18 @@ def test_a_pth_in_the_package_folder_never_runs_as_root_and_packages_still_work(
     code, out = as_lab_uid(first, ["python3", "-c", WRITE_PTH])
     assert code == 0, out
     hub.stop_server("alice")
-    for marker in work.glob("pth-ran-as-*"):
-        marker.unlink()  # the .pth ran in the first lab's own Pythons too
 
     hub.spawn("alice")
     second = lab_container(docker_client, lab_prefix, "alice")
+    markers = set(markers_in(second))  # left by the new container's start, nothing else yet
     # the user's site is the server's: the .pth ran as the lab uid, the package imports
-    assert (work / f"pth-ran-as-{LAB_UID}").exists(), sorted(os.listdir(work))
+    assert f"pth-ran-as-{LAB_UID}" in markers, markers
     code, out = as_lab_uid(
         second, ["python3", "-c", "import labhub_probe; print(labhub_probe.VALUE)"]
     )
     assert (code, out.strip()) == (0, "42"), out
     # ...and no Python that root ran before the switch read it
-    assert not (work / "pth-ran-as-0").exists(), f"{strategy}: the user's .pth ran as root"
+    assert "pth-ran-as-0" not in markers, f"{strategy}: the user's .pth ran as root"
     assert not (work / "rootsh").exists()
     for path in work.iterdir():
         st = path.lstat()
