@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 from collections.abc import Callable, Mapping
@@ -29,7 +30,10 @@ from labhub.hub.options import (
     spawner_kind,
 )
 
-OK, FAIL, SKIP = "ok", "FAIL", "skip"
+OK, FAIL, SKIP, WARN = "ok", "FAIL", "skip", "warn"
+#: Mount options lab_root's filesystem should have: no set-uid file and no device node a lab
+#: or a host account with the lab uid leaves there can be used on the host.
+SAFE_MOUNT_OPTIONS = ("nosuid", "nodev")
 
 
 class CheckFailed(Exception):
@@ -94,6 +98,39 @@ def check_image(c: Config) -> str:
     return f"image {image} present"
 
 
+def _unescape_mount_path(text: str) -> str:
+    """A mountinfo path with its octal escapes (``\\040`` for a space) decoded."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def mount_of(path: str, mountinfo: str) -> tuple[str, set[str]]:
+    """The mount point holding ``path`` and its per-mount options, from ``/proc/self/mountinfo`` text."""
+    best, options = "/", set()
+    target = os.path.realpath(path)
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 6:
+            continue
+        point = _unescape_mount_path(fields[4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        # the last of equal mount points is the one on top
+        if inside and len(point) >= len(best):
+            best, options = point, set(fields[5].split(","))
+    return best, options
+
+
+def lab_root_mount_warning(lab_root: str, mountinfo: str) -> str:
+    """Empty, or one sentence saying which of :data:`SAFE_MOUNT_OPTIONS` lab_root's mount lacks."""
+    point, options = mount_of(lab_root, mountinfo)
+    missing = [o for o in SAFE_MOUNT_OPTIONS if o not in options]
+    if not missing:
+        return ""
+    return (
+        f"lab_root's filesystem ({point}) is mounted without {','.join(missing)}, so a set-uid "
+        "file or device node left in a lab folder works on the host; mount it nosuid,nodev"
+    )
+
+
 def check_lab_root(c: Config) -> str:
     s = _spawner_section(c)
     lab_root = s.get("lab_root", DEFAULT_LAB_ROOT)
@@ -116,7 +153,13 @@ def check_lab_root(c: Config) -> str:
     free_gb = free.f_bavail * free.f_frsize / 1e9
     if free_gb < 1:
         raise CheckFailed(f"lab_root {lab_root} has only {free_gb:.2f} GB free.")
-    return f"lab_root {lab_root} writable, {free_gb:.0f} GB free"
+    found = f"lab_root {lab_root} writable, {free_gb:.0f} GB free"
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return found  # not Linux: nothing to read the mount options from
+    warning = lab_root_mount_warning(lab_root, mountinfo)
+    return f"{WARN}: {found}, but {warning}" if warning else found
 
 
 def check_certificate_files(c: Config) -> str:
@@ -217,8 +260,8 @@ def run_checks(config_path: str, out: Callable[[str], Any] = print) -> int:
     for name, check in CHECKS:
         try:
             result = check(c)
-            status = SKIP if result.startswith(SKIP) else OK
-            out(f"{status:4}  {name}: {result.removeprefix(SKIP + ': ')}")
+            status = next((s for s in (SKIP, WARN) if result.startswith(s + ": ")), OK)
+            out(f"{status:4}  {name}: {result.removeprefix(status + ': ')}")
         except CheckFailed as err:
             failed += 1
             out(f"{FAIL:4}  {name}: {err}")

@@ -67,6 +67,8 @@ class DockerEngine:
         host_config = self.create_host_config(
             mounts=folder_task.helper_mounts(job),
             network_mode="none",  # the helper talks to nobody
+            security_opt=["no-new-privileges:true"],
+            **folder_task.helper_capabilities(),
         )
         try:
             container = await self.docker(

@@ -94,6 +94,7 @@ class SwarmEngine:
             user="0",
             mounts=folder_task.helper_mounts(job),
             labels={folder_task.LABEL_HELPER: "true", LABEL_USER: owner},
+            **folder_task.helper_capabilities(),
         )
         template = TaskTemplate(
             container_spec=spec,

@@ -18,7 +18,7 @@ from labhub.lab.model import LABEL_LAB, Lab, Overrides
 from labhub.lab.mounts import LABEL_USER
 from labhub.lab.names import lab_object_name, user_folder_name
 from labhub.lab.settings import EXTRA_SETTINGS, LabSettings
-from labhub.lab.specs import run_as
+from labhub.lab.specs import run_as, unset_after_switch
 from labhub.profiles import gpus
 from labhub.profiles.rules import Profile
 
@@ -129,7 +129,13 @@ def lab_environment(
     env.update({k: v for k, v in settings.environment.items() if not callable(v)})
     if settings.image:
         env["JUPYTER_IMAGE_SPEC"] = settings.image
+    admin_unset = env.get("JUPYTER_ENV_VARS_TO_UNSET")
     env.update(identity(settings)["environment"])
+    if "JUPYTER_ENV_VARS_TO_UNSET" in env:
+        # the root phase's own variables join the admin's, never replace them
+        env["JUPYTER_ENV_VARS_TO_UNSET"] = unset_after_switch(
+            admin_unset, env["JUPYTER_ENV_VARS_TO_UNSET"]
+        )
     # remote kernels run as the hub user's name; the folder name is only for paths
     env.update(lab_gateway_environment(settings, username))
     env.update(package_environment(settings))

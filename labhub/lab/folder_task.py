@@ -36,6 +36,17 @@ TIMEOUT = 120
 FOLDER_SCRIPT = inspect.getsource(folders) + "\n\nraise SystemExit(run_helper(sys.argv[1:]))\n"
 
 
+#: The helper's capabilities, every other one dropped: it gives folders to the lab uid (CHOWN),
+#: enters and sets modes on folders the lab uid owns (DAC_OVERRIDE, FOWNER) and keeps the shared
+#: folder's setgid bit on a group root is not in (FSETID). No device nodes, no raw sockets.
+HELPER_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID")
+
+
+def helper_capabilities() -> dict[str, list[str]]:
+    """``cap_drop``/``cap_add`` of the helper, the same on Docker and Swarm."""
+    return {"cap_drop": ["ALL"], "cap_add": list(HELPER_CAPS)}
+
+
 class FolderHelperError(RuntimeError):
     """The folder helper could not make the folder; the message is one sentence for the user."""
 

@@ -164,7 +164,7 @@ def container_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, An
         host["port_bindings"] = {lab.port: (lab.host_ip,)}
     if lab.gpu_ids:
         host["device_requests"] = device_requests(lab.gpu_ids)
-    host = harden_host_config(deep_merge(host, overrides.host_config))
+    host = harden_host_config(deep_merge(host, overrides.host_config), lab.user)
     create["host_config"] = _checked(HostConfig, "extra_host_config", host)
     return create
 
@@ -206,8 +206,8 @@ def service_spec(lab: Lab, overrides: Overrides | None = None) -> dict[str, Any]
         },
         overrides.container_spec,
     )
-    container = harden_service_container(container)
     container["user"] = lab.user
+    container = harden_service_container(container)
 
     resources = deep_merge(
         {

@@ -10,7 +10,7 @@ import pytest
 from traitlets.config import Config
 
 from labhub import LabDockerSpawner
-from labhub.lab.build import package_environment, package_mounts
+from labhub.lab.build import lab_environment, package_environment, package_mounts
 from labhub.lab.mounts import personal_folder
 from labhub.lab.packages import (
     PACKAGES_MOUNT_PATH,
@@ -90,6 +90,22 @@ def test_settings_default_under_lab_root_and_can_be_turned_off():
     assert package_mounts(settings, "ann") == [] and package_environment(settings) == {}
     with pytest.raises(Exception, match="packages_dir must be an absolute host path"):
         LabDockerSpawner(packages_dir="relative/pkgs")
+
+
+@pytest.mark.security
+def test_a_docker_stacks_lab_gives_the_users_site_to_the_lab_uid_only():
+    """Root's Pythons before the switch ignore the package folder; the admin's unset list stays."""
+    c = Config()
+    c.LabDockerSpawner.lab_root = "/srv/lab"
+    c.LabDockerSpawner.uid_strategy = "docker-stacks"
+    c.LabDockerSpawner.environment = {"JUPYTER_ENV_VARS_TO_UNSET": "TEAM_SECRET"}
+    env = lab_environment(settings_from_traits(LabDockerSpawner(config=c)), "ann", {})
+    assert env["PYTHONUSERBASE"] == PACKAGES_MOUNT_PATH and env["PIP_USER"] == "1"
+    assert env["PYTHONNOUSERSITE"] == "1" and env["PYTHONSAFEPATH"] == "1"
+    assert env["JUPYTER_ENV_VARS_TO_UNSET"] == "TEAM_SECRET,PYTHONNOUSERSITE,PYTHONSAFEPATH"
+    c.LabDockerSpawner.uid_strategy = "direct"
+    env = lab_environment(settings_from_traits(LabDockerSpawner(config=c)), "ann", {})
+    assert "PYTHONNOUSERSITE" not in env and env["JUPYTER_ENV_VARS_TO_UNSET"] == "TEAM_SECRET"
 
 
 # --- end to end ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 
 import docker
@@ -22,6 +23,56 @@ FROM {base}
 USER root
 RUN rm -rf /home/jovyan /home/*
 WORKDIR /
+"""
+
+#: The start script of a docker-stacks-kind image, written here (not docker-stacks' file): root
+#: gives HOME to NB_UID:NB_GID, sources every before-notebook.d hook as root, unsets what
+#: JUPYTER_ENV_VARS_TO_UNSET names, then becomes NB_UID/NB_GID and execs the command.
+ROOT_START_SCRIPT = """#!/bin/bash
+set -e
+if [ "$(id -u)" != 0 ]; then
+    exec "$@"
+fi
+if [ "${CHOWN_HOME}" = 1 ] || [ "${CHOWN_HOME}" = yes ]; then
+    chown "${NB_UID}:${NB_GID}" "/home/${NB_USER:-jovyan}"
+fi
+for hook in /usr/local/bin/before-notebook.d/*; do
+    case "${hook}" in
+        *.sh) source "${hook}" ;;
+        *) if [ -x "${hook}" ]; then "${hook}"; fi ;;
+    esac
+done
+for name in ${JUPYTER_ENV_VARS_TO_UNSET//,/ }; do
+    unset "${name}"
+done
+unset JUPYTER_ENV_VARS_TO_UNSET
+exec setpriv --reuid="${NB_UID}" --regid="${NB_GID}" --clear-groups "$@"
+"""
+
+#: A root hook like docker-stacks' conda one: a Python, run as root, prints shell code the hook evaluates.
+ROOT_PYTHON_HOOK = """eval "$(python3 -c 'print("export LABHUB_TEST_HOOK=ran")')"
+"""
+
+
+def _written(path: str, text: str, mode: str) -> str:
+    """A RUN line that writes ``text`` to ``path`` (a build from stdin has no files to COPY)."""
+    encoded = base64.b64encode(text.encode()).decode()
+    return f"RUN echo {encoded} | base64 -d > {path} && chmod {mode} {path}"
+
+
+#: A docker-stacks-kind image that starts as root: the spawner's ``user = "0"`` runs
+#: :data:`ROOT_START_SCRIPT` under tini, which runs :data:`ROOT_PYTHON_HOOK` as root first.
+DOCKER_STACKS_ROOT_START = f"""
+FROM {{base}}
+USER root
+RUN rm -rf /home/jovyan && useradd -m -u 1000 -d /home/jovyan -s /bin/bash jovyan \\
+    && chmod 0755 /home/jovyan && mkdir -p /usr/local/bin/before-notebook.d
+{_written("/usr/local/bin/start.sh", ROOT_START_SCRIPT, "0755")}
+{_written("/usr/local/bin/before-notebook.d/10activate-env.sh", ROOT_PYTHON_HOOK, "0644")}
+ENTRYPOINT ["tini", "-g", "--", "/usr/local/bin/start.sh"]
+CMD ["jupyterhub-singleuser"]
+USER 1000
+WORKDIR /home/jovyan
 """
 
 
