@@ -253,3 +253,48 @@ c.LabDockerSpawner.cifs_shares = [{{
         assert password not in container_exposure(container)
     for volume in docker_client.volumes.list():
         assert password not in repr(volume.attrs.get("Options")), volume.name
+
+
+@pytest.mark.security
+def test_two_users_whose_share_and_name_join_alike_get_their_own_volumes(
+    docker_client, lab_image, lab_prefix
+):
+    """Share ``home`` + user ``archive-bob`` and share ``home-archive`` + user ``bob``.
+
+    Joined with "-" both were one volume name, and the engine gave the second user the
+    first one's volume: its device and its owner's password.
+    """
+    pairs = [("home", "archive-bob", "bob-pass"), ("home-archive", "bob", "other-pass")]
+    containers, volumes = [], []
+    try:
+        for share_name, user, password in pairs:
+            share = parse_cifs_share(
+                {**share_config("/unused"), "name": share_name, "device": f"//h/{share_name}"}
+            )
+            mount = cifs_mount(
+                share,
+                prefix=lab_prefix,
+                username=user,
+                uid=2100,
+                gid=2100,
+                credentials=CifsCredentials(user, password),
+            )
+            volumes.append(mount["Source"])
+            created = docker_client.api.create_container(
+                lab_image,
+                command=["true"],
+                host_config=docker_client.api.create_host_config(
+                    mounts=[mount], network_mode="none"
+                ),
+            )
+            containers.append(created["Id"])
+        assert volumes[0] != volumes[1]
+        for (share_name, user, password), name in zip(pairs, volumes, strict=True):
+            options = docker_client.volumes.get(name).attrs["Options"]
+            assert options["device"] == f"//h/{share_name}"
+            assert f"username={user},password={password}," in options["o"]
+    finally:
+        for container in containers:
+            docker_client.api.remove_container(container, force=True)
+        for name in set(volumes):
+            docker_client.volumes.get(name).remove()
