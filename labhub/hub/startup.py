@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 from urllib.parse import urlparse
 
@@ -85,13 +84,14 @@ def has_capability(status: str, mask: str, bit: int) -> bool:
     return False
 
 
-def bind_refusal(privileged: list[str], status: str, euid: int) -> str | None:
-    """One sentence when this hub's account cannot bind its ``privileged`` ports; None when it can.
+def bind_refusal(privileged: list[str], status: str) -> str | None:
+    """One sentence when this hub cannot bind its ``privileged`` ports; None when it can.
 
-    Root can; another account needs CAP_NET_BIND_SERVICE, and as an ambient capability
-    so that the proxy the hub starts keeps it too.
+    ``status`` is the hub's /proc status text: binding takes CAP_NET_BIND_SERVICE among
+    its effective capabilities (root has it unless it was dropped); another account
+    needs it as an ambient capability, so that the proxy the hub starts keeps it too.
     """
-    if not privileged or euid == 0 or has_capability(status, "CapEff", CAP_NET_BIND_SERVICE):
+    if not privileged or has_capability(status, "CapEff", CAP_NET_BIND_SERVICE):
         return None
     return (
         f"The hub's account cannot bind {', '.join(privileged)}; run the hub with the ambient "
@@ -184,7 +184,7 @@ def check_hub_ports(app: Any, spawner: Any, proxy: Any) -> None:
     privileged = [f"{name} ({port})" for name, port in ports.items() if port and port < start]
     with open("/proc/self/status") as f:
         status = f.read()
-    refusal = bind_refusal(privileged, status, os.geteuid())
+    refusal = bind_refusal(privileged, status)
     if refusal:
         refuse_to_start(app.log, refusal)
 
