@@ -117,7 +117,6 @@ labhub.configure(
     ssl_key={ssl_key!r},
     auth_mode={auth_mode!r},
     dummy_password=Path({password_file!r}).read_text().strip(),
-    network="host",
 )
 """
 

@@ -26,6 +26,10 @@ from labhub.engines.network import LabNetworkError, gateway_address
 from labhub.hub.options import (
     DEFAULT_LDAP_TLS,
     DEFAULT_NETWORKS,
+    HOST_HTTP_PORT,
+    HOST_HTTPS_PORT,
+    HOST_HUB_PORT,
+    HOST_PROXY_API_PORT,
     HTTP_PORT,
     HTTPS_PORT,
     OPTIONS,
@@ -203,11 +207,6 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
     if v["ssl_cert"]:
         w.put("JupyterHub", "ssl_cert", v["ssl_cert"], "ssl_cert")
         w.put("JupyterHub", "ssl_key", v["ssl_key"], "ssl_key")
-    https = bool(w.current("JupyterHub", "ssl_cert", ""))
-    if v["port"]:
-        w.put("JupyterHub", "port", v["port"], "port")
-    else:
-        w.put("JupyterHub", "port", HTTPS_PORT if https else HTTP_PORT)
     # a hub restart must not stop the labs people are working in
     w.put("JupyterHub", "cleanup_servers", False)
     w.put("JupyterHub", "shutdown_on_logout", v["shutdown_on_logout"], "shutdown_on_logout")
@@ -254,8 +253,20 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
         w.put(spawner, "mem_limit", v["mem_limit"], "mem_limit")
     if v["cpu_limit"]:
         w.put(spawner, "cpu_limit", v["cpu_limit"], "cpu_limit")
-    if v["network"] == "host":
+    https = bool(w.current("JupyterHub", "ssl_cert", ""))
+    host = v["network"] == "host"
+    if v["port"]:
+        w.put("JupyterHub", "port", v["port"], "port")
+    elif host:
+        w.put("JupyterHub", "port", HOST_HTTPS_PORT if https else HOST_HTTP_PORT)
+    else:
+        w.put("JupyterHub", "port", HTTPS_PORT if https else HTTP_PORT)
+    if host:
         w.put("JupyterHub", "hub_ip", "127.0.0.1", "network")
+        # labs share the hub's loopback: ports below 1024 are ones no lab can bind while the
+        # hub or the proxy restarts (labhub.hub.startup.check_hub_ports refuses others)
+        w.put("JupyterHub", "hub_port", HOST_HUB_PORT)
+        w.put("ConfigurableHTTPProxy", "api_url", f"http://127.0.0.1:{HOST_PROXY_API_PORT}")
     else:
         # the hub listens on the labs' bridge only (its gateway address), never on 0.0.0.0
         w.put(spawner, "network_subnet", v["network_subnet"], "network_subnet")

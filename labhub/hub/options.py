@@ -34,6 +34,12 @@ DEFAULT_NETWORKS = {"docker": DEFAULT_NETWORK, "swarm": "host"}
 DEFAULT_IP = "127.0.0.1"
 HTTPS_PORT = 8443
 HTTP_PORT = 8000
+#: with labs on host networking (network="host", Swarm's default) the hub's ports are below 1024,
+#: where no lab (no CAP_NET_BIND_SERVICE) can bind them while the hub or the proxy restarts
+HOST_HUB_PORT = 881
+HOST_PROXY_API_PORT = 801
+HOST_HTTPS_PORT = 443
+HOST_HTTP_PORT = 80
 AUTH_MODES = ("ldap", "dummy")
 LDAP, DUMMY = AUTH_MODES
 LDAP_TLS_MODES = ("before_bind", "on_connect", "insecure")
@@ -164,7 +170,8 @@ OPTIONS: tuple[Option, ...] = (
         "port",
         int,
         0,
-        f"port of the hub (0: {HTTPS_PORT} with HTTPS, {HTTP_PORT} without)",
+        f"port of the hub (0: {HTTPS_PORT} with HTTPS, {HTTP_PORT} without; "
+        f"{HOST_HTTPS_PORT} and {HOST_HTTP_PORT} with labs on host networking)",
         (f"{_HUB}.port",),
     ),
     Option("ssl_cert", str, "", "HTTPS certificate (PEM)", (f"{_HUB}.ssl_cert",)),

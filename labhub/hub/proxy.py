@@ -26,4 +26,4 @@ class LabProxy(ConfigurableHTTPProxy):
         super().__init__(**kwargs)
         app = kwargs.get("app") or self.parent
         if app is not None:
-            run_hub_startup(app)
+            run_hub_startup(app, self)

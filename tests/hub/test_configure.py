@@ -387,3 +387,31 @@ def test_swarm_labs_go_on_the_host_network_and_the_hub_on_loopback(base):
     c = Config()
     configure(c, **base, spawner="docker")
     assert c.LabDockerSpawner.network_name == "labhub-labs"
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("how", [{"network": "host"}, {"spawner": "swarm"}])
+def test_labs_on_host_networking_get_hub_ports_no_lab_can_bind(base, tmp_path, how):
+    """Labs sharing the hub's loopback must not be able to take its ports while it restarts."""
+    c = Config()
+    configure(c, **base, **how)
+    assert c.JupyterHub.hub_port == 881
+    assert c.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:801"
+    assert c.JupyterHub.port == 80
+    make_self_signed(tmp_path / "a.crt", tmp_path / "a.key", ["localhost"])
+    c = Config()
+    configure(c, **base, **how, ssl_cert=str(tmp_path / "a.crt"), ssl_key=str(tmp_path / "a.key"))
+    assert c.JupyterHub.port == 443
+    # ports written above the call stay (the hub then refuses ones a lab could bind)
+    c = Config()
+    c.JupyterHub.hub_port = 8081
+    configure(c, **base, **how, port=8443)
+    assert (c.JupyterHub.hub_port, c.JupyterHub.port) == (8081, 8443)
+
+
+def test_labs_on_their_own_network_keep_the_usual_ports(base):
+    c = Config()
+    configure(c, **base)
+    assert c.JupyterHub.port == 8000
+    assert "hub_port" not in c.JupyterHub
+    assert "api_url" not in c.ConfigurableHTTPProxy

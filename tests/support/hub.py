@@ -87,6 +87,8 @@ class HubProcess:
         c.JupyterHub.services = [{{"name": "tests", "api_token": {self.token!r}}}]
         c.JupyterHub.load_roles = [{{"name": "admin", "services": ["tests"]}}]
         c.JupyterHub.log_level = "DEBUG"
+        # random ports above 1024 on host networking: tests/hub/test_impostor.py turns this off
+        c.HostNetworkGuard.allow_unprivileged_ports = True
         c.Spawner.start_timeout = 120
         c.Spawner.http_timeout = 120
         """
