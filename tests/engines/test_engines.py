@@ -24,7 +24,7 @@ from ..conftest import lab_spawner_config
 from ..hub.test_startup import BASE_ENV, LAB_AUTH, hub_refusal, refusal_sentence
 from ..support.contents import get_file, put_file
 from ..support.hub import SpawnFailed, UserRejected
-from ..support.images import DOCKER_STACKS_LIKE, PLAIN_PYTHON, build_from
+from ..support.images import three_images
 from ..support.labs import lab_container, lab_exec
 from ..support.names import HOSTILE_USERNAMES
 
@@ -42,14 +42,7 @@ assert all(name in HOSTILE_USERNAMES for name in HOSTILE_SAMPLE)
 
 @pytest.fixture(scope="module")
 def images(lab_image) -> dict[str, str]:
-    tag = lab_image.rsplit(":", 1)[-1]
-    return {
-        "labhub": lab_image,
-        "docker-stacks-like": build_from(
-            lab_image, DOCKER_STACKS_LIKE, f"labhub-test/stacks:{tag}"
-        ),
-        "plain-python": build_from(lab_image, PLAIN_PYTHON, f"labhub-test/plain:{tag}"),
-    }
+    return three_images(lab_image)
 
 
 @pytest.fixture(params=ENGINES)

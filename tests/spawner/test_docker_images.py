@@ -15,21 +15,14 @@ import pytest
 from ..conftest import lab_spawner_config
 from ..support.contents import put_file
 from ..support.hub import SpawnFailed
-from ..support.images import DOCKER_STACKS_LIKE, PLAIN_PYTHON, build_from
+from ..support.images import three_images
 
 pytestmark = [pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")
 def team_images(lab_image) -> dict[str, str]:
-    tag = lab_image.rsplit(":", 1)[-1]
-    return {
-        "labhub": lab_image,
-        "docker-stacks-like": build_from(
-            lab_image, DOCKER_STACKS_LIKE, f"labhub-test/stacks:{tag}"
-        ),
-        "plain-python": build_from(lab_image, PLAIN_PYTHON, f"labhub-test/plain:{tag}"),
-    }
+    return three_images(lab_image)
 
 
 @pytest.mark.parametrize("kind", ["labhub", "docker-stacks-like", "plain-python"])

@@ -95,3 +95,18 @@ def build_from(base: str, dockerfile: str, tag: str) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"building {tag} failed: {result.stderr.decode()[-2000:]}")
     return tag
+
+
+def three_images(lab_image: str) -> dict[str, str]:
+    """The images every engine must serve alike: labhub's, a docker-stacks-like one, a plain one.
+
+    The two built ``FROM`` labhub's image are cached by tag, like it.
+    """
+    tag = lab_image.rsplit(":", 1)[-1]
+    return {
+        "labhub": lab_image,
+        "docker-stacks-like": build_from(
+            lab_image, DOCKER_STACKS_LIKE, f"labhub-test/stacks:{tag}"
+        ),
+        "plain-python": build_from(lab_image, PLAIN_PYTHON, f"labhub-test/plain:{tag}"),
+    }
