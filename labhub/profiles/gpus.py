@@ -40,9 +40,6 @@ class GpuPool:
         self._held: dict[str, tuple[str, ...]] = {}
         self._shared: dict[str, tuple[str, ...]] = {}
 
-    def held_by(self, owner: str) -> tuple[str, ...]:
-        return self._held.get(owner, ()) or self._shared.get(owner, ())
-
     def _held_alone(self, but: str = "") -> set[str]:
         return {d for owner, ids in self._held.items() if owner != but for d in ids}
 

@@ -315,8 +315,6 @@ class LabSpawnerMixin(LabTraits):
         try:
             return merge_profile(settings, profile.spawner_override, coerce)
         except (ValueError, TypeError) as err:
-            if isinstance(err, LabSpawnError):
-                raise
             raise LabSpawnError(
                 f"Profile {profile.slug!r} sets a value it cannot take ({err}); "
                 "ask the lab admin to fix profile_list."
@@ -728,11 +726,12 @@ class LabSpawnerMixin(LabTraits):
             )
         except host_listeners.Unknown:
             # the hub cannot see the lab's processes from here: ask inside the lab
+            settings = self.lab_settings()
             execution = await self.docker(
                 "exec_create",
                 container,
                 network.listener_command(),
-                user=f"{self.lab_settings().lab_uid}:{self.lab_settings().lab_gid}",
+                user=f"{settings.lab_uid}:{settings.lab_gid}",
             )
             output = await self.docker("exec_start", execution["Id"])
             ports = network.parse_listener_report(output.decode("utf-8", "replace"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from types import SimpleNamespace
 
 import pytest
@@ -26,6 +25,8 @@ from labhub.profiles.rules import Profile, parse_profile_list
 from labhub.spawner.docker import LabDockerSpawner
 from labhub.spawner.settings import LabSpawnError, settings_from_traits
 from labhub.spawner.swarm import LabSwarmSpawner
+
+from ..support.pools import pool_from_settings
 
 SETTINGS = LabSettings(lab_root="/srv/lab", image="lab:1", network_name="labhub-labs")
 SHARE = {"name": "fin", "device": "//srv/fin", "mount_path": "/mnt/fin", "credentials": "guest"}
@@ -299,21 +300,8 @@ def test_a_pool_container_is_in_one_state_at_a_time():
             return {"Id": "abc", "State": {"Running": True}}
         return None
 
-    template, targets, overrides = pool.pool_template(SETTINGS)
-
     async def scenario():
-        running = warm_pool.WarmPool(
-            size=2,
-            concurrency=1,
-            prefix="labhub",
-            pool_dir="/srv/lab/.warm-pool",
-            template=template,
-            overrides=overrides,
-            slot_targets=targets,
-            docker=docker,
-            create_host_config=dict,
-            log=logging.getLogger("test"),
-        )
+        running = pool_from_settings(SETTINGS, docker, size=2, pool_dir="/srv/lab/.warm-pool")
         running.containers["labhub-pool-a"] = warm_pool.SlotState("a", warm_pool.WAITING)
         running.containers["labhub-pool-b"] = warm_pool.SlotState("b", warm_pool.STARTING)
         assert await running.take("labhub-ann") == ("abc", "a")

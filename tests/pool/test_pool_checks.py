@@ -14,6 +14,8 @@ from labhub.pool import model as pool
 from labhub.pool import mounts as pool_mounts
 from labhub.pool import warm_pool
 
+from ..support.pools import pool_from_settings
+
 SETTINGS = LabSettings(lab_root="/srv/lab", image="lab:1", network_name="labhub-labs")
 SLOT = "0123456789ab"
 OTHER_SLOT = "fedcba987654"
@@ -47,19 +49,7 @@ class FakeEngine:
 
 
 def make_pool(engine: FakeEngine) -> warm_pool.WarmPool:
-    template, targets, overrides = pool.pool_template(SETTINGS)
-    return warm_pool.WarmPool(
-        size=1,
-        concurrency=1,
-        prefix="labhub",
-        pool_dir="/nonexistent/.warm-pool",
-        template=template,
-        overrides=overrides,
-        slot_targets=targets,
-        docker=engine,
-        create_host_config=dict,
-        log=logging.getLogger("test"),
-    )
+    return pool_from_settings(SETTINGS, engine, size=1, pool_dir="/nonexistent/.warm-pool")
 
 
 def listed(name: str, slot: str, key: str) -> dict:

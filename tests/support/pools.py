@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from labhub.lab import names
 from labhub.pool import model as pool
+from labhub.pool import warm_pool
 
 from .hubconfig import lab_config
 from .waiting import wait_until
@@ -51,3 +53,20 @@ def wait_full(client, prefix, size, wait=120.0) -> list:
     # engine shows "ready" could find the container not yet waiting in the hub's own map
     time.sleep(HUB_POLL)
     return full
+
+
+def pool_from_settings(settings, docker, *, size: int, pool_dir: str):
+    """A WarmPool built from a LabSettings value with a stand-in engine call, for tests without a daemon."""
+    template, targets, overrides = pool.pool_template(settings)
+    return warm_pool.WarmPool(
+        size=size,
+        concurrency=1,
+        prefix="labhub",
+        pool_dir=pool_dir,
+        template=template,
+        overrides=overrides,
+        slot_targets=targets,
+        docker=docker,
+        create_host_config=dict,
+        log=logging.getLogger("test"),
+    )
