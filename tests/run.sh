@@ -13,6 +13,10 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v ldapadd >/dev/null || missing+=(ldap-utils)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v docker-compose >/dev/null || missing+=(docker-compose)  # tests/cli/test_deployment.py
+command -v chromium >/dev/null || missing+=(chromium)  # the browser tests
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v pebble >/dev/null || missing+=(pebble)  # the ACME tests: Let's Encrypt's test server
+command -v prometheus >/dev/null || missing+=(prometheus)  # the metrics tests
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq

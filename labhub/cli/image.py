@@ -44,6 +44,8 @@ SCIENCE_PACKAGES = (
     "SQLAlchemy",
     "ipywidgets",
     "sweetviz==2.3.3",
+    "jupyter-collaboration",  # live editing of a lab shared with a teammate
+    "jupyter-resource-usage",  # the status bar's memory and CPU against the lab's limit
 )
 #: Uninstalled after the build. jsonschema's format checkers (via jupyter_events) import
 #: rfc3987_syntax, which builds some 35 Lark grammars at import: about half of a lab's start.
@@ -52,7 +54,7 @@ SCIENCE_PACKAGES = (
 LEAN_START_REMOVALS = ("rfc3987-syntax", "lark")
 
 #: Bump when the package lists above change: the tag is the build cache's key.
-STACK_REVISION = "1"
+STACK_REVISION = "2"
 #: The default image: Jupyter plus the scientific stack (``labhub build-image``, ``labhub run``).
 DEFAULT_IMAGE = f"labhub/singleuser:{jupyterhub.__version__}-ds{STACK_REVISION}"
 #: The lean image (``labhub build-image --minimal``): Jupyter and a kernel only.
