@@ -40,6 +40,7 @@ from labhub.hub.options import (
     resolve,
     spawner_kind,
 )
+from labhub.lab.teams import team_folders_value
 
 __all__ = ["OPTIONS", "LabConfigError", "Option", "configure", "resolve_options"]
 
@@ -292,6 +293,13 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
         # the defaults live in the traits (from labhub.hub.options); only given values are written
         if option in explicit:
             w.put(spawner, option, v[option], option)
+
+    if "team_folders" in explicit:
+        try:
+            teams = team_folders_value(v["team_folders"])
+        except ValueError as err:
+            raise LabConfigError(str(err)) from None
+        w.put(spawner, "team_folders", teams, "team_folders")
 
     # the lab's start-up (settings check, labs' network, warm pool) runs from the proxy,
     # so it does not depend on which authenticator a line below this call chooses

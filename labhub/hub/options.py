@@ -361,6 +361,15 @@ OPTIONS: tuple[Option, ...] = (
         "verify the gateway's TLS certificate",
         (f"{_SPAWNER}.gateway_validate_cert",),
     ),
+    # --- team folders (issue 25) ---
+    Option(
+        "team_folders",
+        list,
+        [],
+        "a folder per team: true for every hub group of the user, or group names and "
+        "shell-style patterns, comma-separated in the environment",
+        (f"{_SPAWNER}.team_folders",),
+    ),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 SPAWNER_SECTION = _SPAWNER

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from labhub.lab import mounts, packages
+from labhub.lab import mounts, packages, teams
 from labhub.lab.gateway import gateway_environment
 from labhub.lab.model import LABEL_LAB, Lab, Overrides
 from labhub.lab.mounts import LABEL_USER
@@ -146,12 +146,14 @@ def lab_mounts(
     settings: LabSettings,
     username: str,
     cifs_credentials: Mapping[str, mounts.CifsCredentials | None] | None = None,
+    team_names: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """Every mount of ``username``'s lab, as Engine API Mount dicts.
 
     ``cifs_credentials`` maps each share's name to its credentials (None for a
     guest share); raises :class:`~labhub.lab.mounts.MountConfigError` for one a
-    mount option cannot carry.
+    mount option cannot carry. ``team_names`` are the groups whose team folders the
+    lab gets (:func:`labhub.lab.teams.plan_teams` chose them).
     """
     credentials = cifs_credentials or {}
     cifs = [
@@ -165,8 +167,9 @@ def lab_mounts(
         )
         for share in settings.cifs_shares
     ]
+    team = teams.team_mounts(settings.lab_root, settings.personal_mount_path, team_names)
     return mounts.lab_mounts(
-        settings.layout(), username, cifs=cifs + package_mounts(settings, username)
+        settings.layout(), username, cifs=cifs + package_mounts(settings, username) + team
     )
 
 
@@ -194,6 +197,7 @@ def build_lab(
     profile: Profile | None = None,
     gpu_ids: Sequence[str] = (),
     hub_assigns_gpus: bool = True,
+    team_names: Sequence[str] = (),
 ) -> Lab:
     """``username``'s lab from ``settings`` (the chosen profile already merged in).
 
@@ -201,7 +205,8 @@ def build_lab(
     ``gpu_ids`` are the devices the lab sees when the hub assigns them (Docker: those
     it holds alone or shares); where the engine does (Swarm), the profile's count is
     reserved instead. A lab without GPUs gets ``NVIDIA_VISIBLE_DEVICES=void``, over any
-    value of the image or ``environment``.
+    value of the image or ``environment``. ``team_names`` are the groups whose team
+    folders are mounted (the user's, as :func:`labhub.lab.teams.plan_teams` chose them).
     """
     who = identity(settings)
     environment = lab_environment(
@@ -229,7 +234,7 @@ def build_lab(
         environment=environment,
         user=who["user"],
         workdir=settings.home_dir,
-        mounts=lab_mounts(settings, username, cifs_credentials),
+        mounts=lab_mounts(settings, username, cifs_credentials, team_names),
         labels={LABEL_LAB: "true", LABEL_USER: user_folder_name(username)},
         network=settings.network_name,
         port=settings.port if port is None else port,

@@ -61,6 +61,8 @@ class FolderJob:
     personal_root: str
     shared_root: str
     demo_dir: str = ""
+    #: the folder's mode: a personal folder's 0700, or a team folder's (folders.TEAM_MODE)
+    folder_mode: int = PERSONAL_MODE
 
     def __post_init__(self) -> None:
         for path in (self.folder, self.personal_root, self.shared_root):
@@ -83,7 +85,7 @@ def helper_command(job: FolderJob) -> list[str]:
         job.folder,
         str(job.uid),
         str(job.gid),
-        f"{PERSONAL_MODE:o}",
+        f"{job.folder_mode:o}",
         DEMO_TARGET if job.demo_dir else "",
         *modes,
     ]

@@ -32,6 +32,8 @@ PERSONAL_MODE = 0o700
 #: setgid: files made in the shared folder keep the lab group, so the whole team can edit them.
 SHARED_MODE = 0o2775
 PERSONAL_ROOT_MODE = 0o751
+#: A team's folder: the lab uid and group, setgid like the shared folder, nothing for others.
+TEAM_MODE = 0o2770
 #: Demo notebooks copied into a new personal folder: the lab uid's alone.
 DEMO_FILE_MODE = 0o600
 
@@ -280,6 +282,15 @@ def ensure_personal_folder(
     No link under the folder's parent is ever followed.
     """
     return _ensure_personal(folder, uid, gid, demo_notebooks, PERSONAL_MODE)
+
+
+def ensure_team_folder(folder: str, uid: int, gid: int) -> bool:
+    """Make a team's ``folder`` exist, owned by uid:gid, mode 2770; return True when it was new.
+
+    Made like a personal folder (staged, renamed into place, no link followed); an
+    existing folder and its files are kept as they are, whoever left the team.
+    """
+    return _ensure_personal(folder, uid, gid, None, TEAM_MODE)
 
 
 def run_helper(argv: list[str]) -> int:

@@ -21,7 +21,7 @@ from labhub.hub.options import (
     DEFAULT_LAB_UID,
     DEFAULT_UID_STRATEGY,
 )
-from labhub.lab import mounts
+from labhub.lab import mounts, teams
 from labhub.lab.specs import UID_STRATEGIES
 from labhub.profiles.rules import overridden_values
 
@@ -119,6 +119,8 @@ class LabSettings:
     lab_volumes: Mapping[str, str] = field(default_factory=dict)
     volume_driver_options: Mapping[str, Any] = field(default_factory=dict)
     cifs_shares: tuple[mounts.CifsShare, ...] = ()
+    #: which hub groups get a team folder: shell-style patterns (True in the trait is ``("*",)``)
+    team_folders: tuple[str, ...] = ()
     # remote kernels
     gateway_url: str = ""
     gateway_auth_token: str = field(default="", repr=False)  # reaches labs, never logs
@@ -157,6 +159,8 @@ class LabSettings:
         ):
             if not getattr(self, name):
                 object.__setattr__(self, name, os.path.join(self.lab_root, leaf))
+        # the trait's True / False / list, as a profile may merge it in
+        object.__setattr__(self, "team_folders", teams.team_patterns(self.team_folders))
 
     @property
     def uses_host_network(self) -> bool:

@@ -293,6 +293,10 @@ def fit(lab: Lab, overrides: Overrides, template: Lab, template_key: str) -> lis
         for m in template.mounts
         if m.get("BindOptions", {}).get("Propagation") == "rslave"
     }
+    # a mount only this user has (a team folder) cannot be added to a started container
+    extra = sorted({m["Target"] for m in lab.mounts} - {m["Target"] for m in template.mounts})
+    if extra:
+        raise PoolMismatch(f"the lab mounts {', '.join(extra)}, which pool containers lack")
     targets = sorted(slot_mounts, key=lambda t: int(os.path.basename(slot_mounts[t]["Source"])))
     binds = []
     mounts = []

@@ -27,7 +27,7 @@ from labhub.cli.image import DEFAULT_IMAGE
 from labhub.engines import host_listeners, network
 from labhub.engines.base import Engine
 from labhub.hub import identity
-from labhub.lab import build, engine_limits, folder_task, folders, mounts, names
+from labhub.lab import build, engine_limits, folder_task, folders, mounts, names, teams
 from labhub.lab.build import OVERRIDE_SETTINGS, build_lab, fixed_overrides
 from labhub.lab.gateway import GatewayUsernameError
 from labhub.lab.model import Lab, LabSpecError, Overrides
@@ -403,6 +403,7 @@ class LabSpawnerMixin(LabTraits):
                 profile=self._lab_profile,
                 gpu_ids=self.lab_gpu_ids(),
                 hub_assigns_gpus=self.hub_assigns_gpus,
+                team_names=self._lab_teams,
             )
         except mounts.MountConfigError as err:
             # a password or name no mount option can carry: the user reads why, nothing starts
@@ -535,6 +536,73 @@ class LabSpawnerMixin(LabTraits):
             self.log.error("Lab folder for %s not ready: %s", self.user.name, err)
             raise LabSpawnError(str(err)) from None
 
+    #: The groups whose team folders this spawn mounts (chosen and made by prepare_team_folders).
+    _lab_teams: tuple[str, ...] = ()
+
+    def hub_group_names(self) -> list[str]:
+        """The names of this user's hub groups, as the hub holds them now."""
+        return [group.name for group in getattr(self.user, "groups", None) or ()]
+
+    async def prepare_team_folders(self) -> tuple[str, ...]:
+        """Choose this spawn's team folders from the user's groups now and make them; return the teams.
+
+        A group refused by name, or whose folder cannot be made, is left out: the lab
+        starts without it, and the user reads why on the spawn page.
+        """
+        settings = self.lab_settings()
+        if not settings.team_folders:
+            return ()
+        plan = teams.plan_teams(settings.team_folders, self.hub_group_names())
+        ready = []
+        for group in plan.teams:
+            try:
+                if settings.prepare_folders:
+                    await self.make_team_folder(settings, group)
+                ready.append(group)
+            except (folders.LabFolderError, folder_task.FolderHelperError) as err:
+                self.report_team_refusal(
+                    group, f"The folder of team {group!r} could not be prepared ({err})"
+                )
+        for group, sentence in plan.refused:
+            self.report_team_refusal(group, sentence)
+        if ready:
+            self.report_progress(20, f"Team folders: {', '.join(ready)}")
+        return tuple(ready)
+
+    def report_team_refusal(self, group: str, sentence: str) -> None:
+        """Tell the user (spawn page) and the admin (hub log) which team folder the lab lacks."""
+        self.log.warning("Lab of %s starts without team %r: %s", self.user.name, group, sentence)
+        self.report_progress(20, sentence)
+
+    async def make_team_folder(self, settings: LabSettings, group: str) -> None:
+        """Create ``group``'s folder (and the teams folder above it) as the personal folders are made."""
+        folder = teams.team_folder(settings.lab_root, group)
+        root = teams.teams_root(settings.lab_root)
+        if folder_task.uses_task(settings.folder_creation, settings.lab_uid):
+            await self.run_folder_helper(
+                folder_task.FolderJob(
+                    folder=folder,
+                    uid=settings.lab_uid,
+                    gid=settings.lab_gid,
+                    personal_root=root,
+                    shared_root=settings.shared_notebooks_dir,
+                    folder_mode=folders.TEAM_MODE,
+                )
+            )
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            None,
+            folders.ensure_lab_folders,
+            root,
+            settings.shared_notebooks_dir,
+            settings.lab_uid,
+            settings.lab_gid,
+        )
+        await loop.run_in_executor(
+            None, folders.ensure_team_folder, folder, settings.lab_uid, settings.lab_gid
+        )
+
     async def prepare_package_folder(self) -> None:
         """Create this user's package folder (owner lab_uid, 0700) the way notebook folders are."""
         settings = self.lab_settings()
@@ -580,6 +648,7 @@ class LabSpawnerMixin(LabTraits):
                 "ask the lab admin to rename the user."
             )
         await self.prepare_lab_folders()
+        self._lab_teams = await self.prepare_team_folders()
         shares = self.lab_settings().cifs_shares
         if shares:
             names = ", ".join(share.name for share in shares)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, Union, default, validate
 from traitlets.config import LoggingConfigurable
 
 from labhub.hub.options import (
@@ -23,6 +23,7 @@ from labhub.hub.options import (
     DEFAULT_UID_STRATEGY,
 )
 from labhub.lab import settings as checks
+from labhub.lab import teams
 from labhub.lab.settings import EXTRA_SETTINGS, LabSettings
 from labhub.lab.specs import UID_STRATEGIES
 from labhub.paths import share_dir
@@ -198,6 +199,30 @@ class LabTraits(LoggingConfigurable):
         ``lab_uid``), the helper otherwise. LabSwarmSpawner defaults to ``task``.""",
     )
 
+    # --- team folders ---------------------------------------------------------------
+
+    team_folders = Union(
+        [Bool(), List(Unicode())],
+        default_value=False,
+        config=True,
+        help="""A folder per team, from the user's hub groups (LDAP groups with
+        ``manage_groups``, OpenID groups, or groups an admin made). ``True``: every group
+        the user is in; a list of group names or shell-style patterns (``["team-*",
+        "finance"]``): only the groups they match. Each such group gets
+        ``{lab_root}/teams/<safe group name>`` (owned by ``lab_uid:lab_gid``, mode 2770,
+        made like the personal folders), mounted read-write at ``teams/<group name>``
+        beside ``work`` in the labs of its members only. Membership is read at every
+        start, so someone who leaves a group loses its folder at their next start; no
+        folder or file is ever deleted. A group whose name cannot be a folder name (a
+        ``/``, a leading dot, control or invisible characters) gets none, and the user is
+        told why. ``False`` (default): no team folders.""",
+    )
+
+    @validate("team_folders")
+    def _valid_team_folders(self, proposal: Any) -> bool | list[str]:
+        teams.team_patterns(proposal.value)
+        return proposal.value
+
     # --- users' own packages -------------------------------------------------------
 
     persistent_packages = Bool(
@@ -297,6 +322,7 @@ def settings_from_traits(spawner: Any) -> LabSettings:
         lab_volumes=dict(spawner.lab_volumes),
         volume_driver_options=dict(spawner.volume_driver_options),
         cifs_shares=checks.cifs_shares(spawner.cifs_shares),
+        team_folders=teams.team_patterns(spawner.team_folders),
         gateway_url=spawner.gateway_url,
         gateway_auth_token=spawner.gateway_auth_token,
         gateway_request_timeout=spawner.gateway_request_timeout,
