@@ -560,9 +560,7 @@ class LabSpawnerMixin(LabTraits):
                     await self.make_team_folder(settings, group)
                 ready.append(group)
             except (folders.LabFolderError, folder_task.FolderHelperError) as err:
-                self.report_team_refusal(
-                    group, f"The folder of team {group!r} could not be prepared ({err})"
-                )
+                self.report_team_refusal(group, f"Team {group!r} gets no folder in this lab: {err}")
         for group, sentence in plan.refused:
             self.report_team_refusal(group, sentence)
         if ready:

@@ -172,7 +172,7 @@ def test_two_teams_three_users_and_leaving_a_group(
 
 @pytest.mark.reliability
 def test_hostile_group_names_and_a_group_deleted_while_its_lab_runs(
-    hub_factory, lab_image, lab_root, lab_prefix, docker_client
+    hub_factory, lab_image, lab_root, lab_prefix, docker_client, tmp_path
 ):
     # slow_spawn_timeout 0: the start answers at once, and the spawn page's events are read live
     extra = """
@@ -182,13 +182,20 @@ c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
     hub = hub_factory(lab_spawner_config(lab_image, lab_root, lab_prefix, extra))
     hub.create_user("dora")
     made = []
-    for name in [*HOSTILE_USERNAMES, "gone-team"]:
+    for name in [*HOSTILE_USERNAMES, "gone-team", "planted"]:
         r = hub.api("POST", "/groups", json={"groups": [name], "users": ["dora"]})
         if r.status_code == 201:
             made.append(name)
-    print(f"\nthe hub made {len(made)} of {len(HOSTILE_USERNAMES) + 1} groups")
+    print(f"\nthe hub made {len(made)} of {len(HOSTILE_USERNAMES) + 2} groups")
     assert "gone-team" in made and ".." in made and "a/b" in made
     plan = teams.plan_teams(("*",), made)
+    mounted = sorted(set(plan.teams) - {"planted"})
+    # a link where team "planted"'s folder belongs: refused, its target untouched
+    root = teams.teams_root(str(lab_root))
+    os.makedirs(root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    os.symlink(elsewhere, os.path.join(root, "planted"))
 
     started = hub.api("POST", "/users/dora/server")
     assert started.status_code == 202, started.text
@@ -197,16 +204,20 @@ c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
     # each refused name is one sentence on the spawn page; the lab started anyway
     for _group, sentence in plan.refused:
         assert sentence in messages
-    print(f"{len(plan.teams)} team folders mounted, {len(plan.refused)} names refused")
+    assert (
+        f"Team 'planted' gets no folder in this lab: {root}/planted exists but is not a folder "
+        "(a symlink or a file); move it away."
+    ) in messages
+    assert owner_mode(elsewhere) == (0, 0, 0o700)
+    print(f"{len(mounted)} team folders mounted, {len(plan.refused)} names refused")
 
     dora = lab_container(docker_client, lab_prefix, "dora")
     listing = "import json, os; print(json.dumps(os.listdir('.')))"
     code, out = lab_exec(dora, ["python3", "-c", listing], workdir="/home/jovyan/teams")
     assert code == 0, out
     seen = json.loads(out)
-    assert sorted(seen) == sorted(plan.teams)
+    assert sorted(seen) == mounted
     # on the host: one folder per team, each a safe name right under teams/, nothing elsewhere
-    root = teams.teams_root(str(lab_root))
     assert sorted(os.listdir(root)) == sorted(user_folder_name(g) for g in plan.teams)
     assert set(os.listdir(lab_root)) == {
         "personal_notebooks",
