@@ -330,7 +330,7 @@ def test_check_decides_the_auth_mode_like_the_hub(good):
     r = labhub("check", config, env={"DEV_MODE": "", "LABHUB_AUTH_MODE": ""})
     assert "FAIL  ldap: LDAP mode but no server_address" in r.stdout, r.stdout
     r = labhub("check", config, env={"LABHUB_AUTH_MODE": "kerberos"})
-    assert "FAIL  ldap: LABHUB_AUTH_MODE must be 'ldap' or 'dummy'" in r.stdout, r.stdout
+    assert "FAIL  ldap: LABHUB_AUTH_MODE must be 'ldap', 'dummy' or 'oidc'" in r.stdout, r.stdout
 
 
 # --- labhub run ----------------------------------------------------------------
