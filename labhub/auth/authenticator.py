@@ -228,6 +228,12 @@ class LabAuthenticator(LDAPAuthenticator):
         ``{JupyterHub.public_url}/hub/oauth_callback``; register that URL at the provider.""",
     )
 
+    login_service = Unicode(
+        config=True,
+        help="""The provider's name on the login page's button, "Sign in with <name>" (oidc
+        mode; default "single sign-on"). Other modes keep the username and password form.""",
+    )
+
     @default("login_service")
     def _default_login_service(self) -> str:
         # the "Sign in with <provider>" button; other modes keep the username/password form

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import secrets
 import time
 
 import pytest
+import requests
 
 from tests.conftest import unavailable
 from tests.support.browser import Browser
@@ -83,3 +85,102 @@ def test_a_member_logs_in_through_the_provider_with_groups_bound_to_sub(sso):
     state = hub.api("GET", "/users/alice", params={"include_auth_state": 1}).json()
     print(f"\nlogin round trip through the provider: {seconds * 1000:.0f} ms")
     assert state["auth_state"]["oidc_sub"] == "alice", state
+
+
+def test_the_login_page_shows_the_lab_and_the_provider_button(sso):
+    hub, _ = sso
+    page = requests.get(f"{hub.url}/hub/login", timeout=30)
+    assert page.status_code == 200
+    assert LAB_NAME in page.text and LOGIN_MESSAGE in page.text
+    assert f"Sign in with {PROVIDER}" in page.text
+    assert "href='/hub/oauth_login" in page.text
+    assert "provider-problem" not in page.text
+
+
+def test_an_admin_group_member_is_an_admin_with_a_normalised_username(sso):
+    hub, _ = sso
+    browser = Browser(hub.url)
+    answer = browser.sso_login("root-admin")  # preferred_username "Boss@LAB.TEST"
+    assert answer.status_code == 302, answer.text[:500]
+    assert browser.user == "boss"
+    model = hub.api("GET", "/users/boss").json()
+    assert model["admin"] is True and model["groups"] == ["lab-admins"]
+
+
+def refusal(answer: requests.Response) -> str:
+    """The one sentence of the hub's error page."""
+    assert 400 <= answer.status_code < 600, answer.status_code
+    return " ".join(html.unescape(answer.text).split())
+
+
+@pytest.mark.security
+def test_an_outsider_is_refused_in_one_sentence(sso):
+    hub, _ = sso
+    answer = Browser(hub.url).sso_login("outsider")
+    assert answer.status_code == 403
+    assert "eve is not in a group allowed to use this lab; ask an administrator." in refusal(answer)
+    assert hub.api("GET", "/users/eve").status_code == 404
+
+
+@pytest.mark.security
+def test_another_account_claiming_an_existing_username_is_refused(sso):
+    hub, _ = sso
+    alice = Browser(hub.url)
+    assert alice.sso_login("alice").status_code == 302
+    answer = Browser(hub.url).sso_login("mallory")  # preferred_username "alice", sub "mallory"
+    assert answer.status_code == 403
+    assert (
+        f"The hub user 'alice' belongs to another {PROVIDER} account; ask an administrator "
+        "if your account was renamed." in refusal(answer)
+    )
+    # alice is untouched: still bound to her own account, still logged in
+    state = hub.api("GET", "/users/alice", params={"include_auth_state": 1}).json()
+    assert state["auth_state"]["oidc_sub"] == "alice"
+    assert alice.hub_user() == "alice"
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("account", "claim"), [("nameless", "preferred_username"), ("groupless", "groups")]
+)
+def test_a_missing_claim_is_named(sso, account, claim):
+    hub, _ = sso
+    answer = Browser(hub.url).sso_login(account)
+    assert answer.status_code == 403
+    assert f"The provider sent no '{claim}' claim;" in refusal(answer)
+
+
+@pytest.mark.security
+def test_a_forged_state_and_a_replayed_callback_are_refused(sso):
+    hub, _ = sso
+    # forged: a callback this browser never started
+    browser = Browser(hub.url)
+    browser.session.get(f"{hub.url}/hub/oauth_login", allow_redirects=False, timeout=30)
+    forged = browser.session.get(
+        f"{hub.url}/hub/oauth_callback",
+        params={"code": "stolen", "state": "eyJzdGF0ZV9pZCI6ICJmb3JnZWQifQ"},
+        timeout=30,
+    )
+    assert forged.status_code == 400
+    sentence = "This sign-in answer does not belong to a sign-in started in this browser"
+    assert sentence in refusal(forged)
+    # replayed: a good callback, then the same code again, with and without the state cookie
+    from tests.support.oidc import follow, walk_provider
+
+    victim = Browser(hub.url)
+    r = follow(
+        victim.session,
+        victim.session.get(f"{hub.url}/hub/oauth_login", allow_redirects=False, timeout=30),
+    )
+    state_cookie = victim.session.cookies.get("oauthenticator-state")
+    answer = walk_provider(victim.session, r, "gpu-carol")
+    assert answer.status_code == 302, answer.text[:300]
+    callback = answer.url
+    again = victim.session.get(callback, allow_redirects=False, timeout=30)
+    assert again.status_code == 400 and sentence in refusal(again)
+    thief = requests.Session()
+    thief.cookies.set("oauthenticator-state", state_cookie, domain="127.0.0.1", path="/hub/")
+    replayed = thief.get(callback, allow_redirects=False, timeout=30)
+    assert replayed.status_code == 403
+    assert "This sign-in code was used already or has expired; sign in again." in refusal(replayed)
+    assert "jupyterhub-session-id" not in thief.cookies
