@@ -27,13 +27,21 @@ def node_runtime():
 
 
 def start_sso_hub(
-    workdir, image, prefix, *, provider: OidcProvider, start_provider: bool = True, **options
+    workdir,
+    image,
+    prefix,
+    *,
+    provider: OidcProvider,
+    start_provider: bool = True,
+    after: str = "",
+    **options,
 ) -> HubProcess:
     """A hub wired by configure() for OIDC mode against ``provider``; the provider is started too."""
     config = configured_config(
         image,
         workdir / "lab",
         prefix,
+        after=after,
         **hub_lines(provider, lab_name=LAB_NAME, login_message=LOGIN_MESSAGE, **options),
     )
     hub = HubProcess(workdir / "hub", config, env={"JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32)})
@@ -184,3 +192,141 @@ def test_a_forged_state_and_a_replayed_callback_are_refused(sso):
     assert replayed.status_code == 403
     assert "This sign-in code was used already or has expired; sign in again." in refusal(replayed)
     assert "jupyterhub-session-id" not in thief.cookies
+
+
+@pytest.mark.security
+def test_a_wrong_client_secret_is_one_sentence_and_never_logged(node_runtime, tmp_path, lab_image):
+    provider = OidcProvider(tmp_path / "provider")
+    wrong = "wrong-" + secrets.token_hex(8)
+    hub = start_sso_hub(
+        tmp_path,
+        lab_image,
+        "labo" + secrets.token_hex(3),
+        provider=provider,
+        oidc_client_secret=wrong,
+    )
+    try:
+        answer = Browser(hub.url).sso_login("alice")
+        assert answer.status_code == 500
+        assert (
+            "single sign-on refused this hub's client id or secret; an administrator must check "
+            "oidc_client_id and oidc_client_secret." in refusal(answer)
+        )
+        assert hub.api("GET", "/users/alice").status_code == 404
+        log = hub.log_text()
+        assert wrong not in log and provider.client_secret not in log
+    finally:
+        hub.stop()
+        hub.reap()
+        provider.stop()
+
+
+@pytest.mark.security
+def test_an_unverified_email_is_never_a_username(node_runtime, tmp_path, lab_image):
+    provider = OidcProvider(tmp_path / "provider")
+    hub = start_sso_hub(
+        tmp_path,
+        lab_image,
+        "labo" + secrets.token_hex(3),
+        provider=provider,
+        oidc_username_claim="email",
+        oidc_allowed_groups=["lab-users"],
+    )
+    try:
+        answer = Browser(hub.url).sso_login("unverified")  # dave@lab.test, email_verified false
+        assert answer.status_code == 403
+        assert (
+            "The provider has not verified this email address, so it cannot be a username."
+            in refusal(answer)
+        )
+        assert hub.api("GET", "/users/dave").status_code == 404
+        # a verified address is the username, normalised like an LDAP login (user part, lower case)
+        alice = Browser(hub.url)
+        assert alice.sso_login("alice").status_code == 302
+        assert alice.user == "alice"
+    finally:
+        hub.stop()
+        hub.reap()
+        provider.stop()
+
+
+PROFILES = [
+    {"display_name": "Standard", "slug": "standard", "default": True},
+    {
+        "display_name": "Big data (GPU team)",
+        "slug": "bigdata",
+        "allowed_groups": ["gpu-users"],
+        "spawner_override": {"environment": {"LAB_PROFILE": "bigdata"}},
+    },
+]
+
+
+@pytest.mark.docker
+def test_a_lab_through_sso_while_the_provider_goes_down_and_comes_back(
+    node_runtime, tmp_path, lab_image, lab_prefix, docker_client
+):
+    provider = OidcProvider(tmp_path / "provider")
+    hub = start_sso_hub(
+        tmp_path,
+        lab_image,
+        lab_prefix,
+        provider=provider,
+        start_provider=False,  # the issuer is down while the hub starts
+        oidc_allowed_groups=["lab-users"],
+        after=f"c.LabDockerSpawner.profile_list = {PROFILES!r}",
+    )
+    try:
+        page = requests.get(f"{hub.url}/hub/login", timeout=30)
+        assert page.status_code == 200
+        assert "single sign-on cannot be reached just now; try again in a minute." in page.text
+        assert LAB_NAME in page.text
+
+        provider.start()  # it comes back: no hub restart
+        assert "cannot be reached" not in requests.get(f"{hub.url}/hub/login", timeout=30).text
+        carol, alice = Browser(hub.url), Browser(hub.url)
+        assert carol.sso_login("gpu-carol").status_code == 302
+        assert alice.sso_login("alice").status_code == 302
+        assert set(hub.api("GET", "/users/carol").json()["groups"]) == {"gpu-users", "lab-users"}
+
+        # the profile kept for a provider group: refused to alice with a 4xx, before any container
+        xsrf = {"X-XSRFToken": alice.session.cookies.get("_xsrf", path="/hub/") or ""}
+        forged = alice.session.post(
+            f"{hub.url}/hub/api/users/alice/server",
+            json={"profile": "bigdata"},
+            headers=xsrf,
+            timeout=60,
+        )
+        assert forged.status_code == 403, forged.text
+        assert "You may not start profile 'bigdata'" in forged.json()["message"]
+        assert not docker_client.containers.list(all=True, filters={"name": f"{lab_prefix}-alice"})
+
+        # carol's lab, with that profile and her folders
+        xsrf = {"X-XSRFToken": carol.session.cookies.get("_xsrf", path="/hub/") or ""}
+        r = carol.session.post(
+            f"{hub.url}/hub/api/users/carol/server",
+            json={"profile": "bigdata"},
+            headers=xsrf,
+            timeout=120,
+        )
+        assert r.status_code in (201, 202), r.text
+        hub.wait_ready("carol")
+        assert carol.session.get(f"{hub.url}/user/carol/lab", timeout=60).status_code == 200
+        assert carol.put_text("work/hello.txt", "from sso").status_code in (200, 201)
+        on_host = tmp_path / "lab" / "personal_notebooks" / "carol" / "hello.txt"
+        assert on_host.read_text() == "from sso"
+
+        # the provider goes down: the hub, carol's lab and alice's session keep going
+        provider.stop()
+        assert hub.api("GET", "/").status_code == 200
+        assert carol.read_text("work/hello.txt") == "from sso"
+        assert alice.hub_user() == "alice"
+
+        # ...and comes back on the same port with new keys: a new login works, no hub restart
+        provider.start()
+        again = Browser(hub.url)
+        assert again.sso_login("alice").status_code == 302
+        assert carol.read_text("work/hello.txt") == "from sso"
+    finally:
+        hub.stop()
+        hub.reap()
+        provider.stop()

@@ -29,7 +29,12 @@ CLIENT_ID = "labhub-test"
 
 #: Test accounts: the login typed at the provider's form is the account id, which is also ``sub``.
 ACCOUNTS = {
-    "alice": {"preferred_username": "alice", "email": "alice@lab.test", "groups": ["lab-users"]},
+    "alice": {
+        "preferred_username": "alice",
+        "email": "Alice@lab.test",
+        "email_verified": True,
+        "groups": ["lab-users"],
+    },
     "root-admin": {
         "preferred_username": "Boss@LAB.TEST",
         "email": "boss@lab.test",
