@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import secrets
+import statistics
 import time
 
 import pytest
@@ -81,17 +82,23 @@ def sso(node_runtime, tmp_path_factory, lab_image, docker_client):
 
 def test_a_member_logs_in_through_the_provider_with_groups_bound_to_sub(sso):
     hub, _ = sso
-    browser = Browser(hub.url)
-    t0 = time.monotonic()
-    answer = browser.sso_login("alice")
-    seconds = time.monotonic() - t0
-    assert answer.status_code == 302, answer.text[:500]
-    assert browser.user == "alice"
+    rounds = []
+    for _ in range(5):  # a fresh browser each time: the provider's login form and consent
+        browser = Browser(hub.url)
+        t0 = time.monotonic()
+        answer = browser.sso_login("alice")
+        rounds.append(time.monotonic() - t0)
+        assert answer.status_code == 302, answer.text[:500]
+        assert browser.user == "alice"
     model = hub.api("GET", "/users/alice").json()
     assert model["groups"] == ["lab-users"]
     assert model["admin"] is False
     state = hub.api("GET", "/users/alice", params={"include_auth_state": 1}).json()
-    print(f"\nlogin round trip through the provider: {seconds * 1000:.0f} ms")
+    print(
+        f"\nlogin round trip through the provider (hub -> form -> consent -> callback): "
+        f"median {statistics.median(rounds) * 1000:.0f} ms, "
+        f"min {min(rounds) * 1000:.0f}, max {max(rounds) * 1000:.0f} ms of 5"
+    )
     assert state["auth_state"]["oidc_sub"] == "alice", state
 
 
