@@ -128,6 +128,8 @@ class OidcLogin:
     def __init__(self, settings: OidcSettings, log: logging.Logger | logging.LoggerAdapter):
         self.settings = settings
         self.log = log
+        # with oidc_allowed_groups the groups decide, and "no allow config" would be a false alarm
+        self.allow_config_applies = not settings.allowed_groups
         self.client = GenericOAuthenticator(
             client_id=settings.client_id,
             client_secret=settings.client_secret,

@@ -218,3 +218,8 @@ def test_oidc_mode_without_a_crypt_key_is_refused(caplog, monkeypatch):
     with pytest.raises(SystemExit):
         oidc_auth().login.check_at_start(None)
     assert "JUPYTERHUB_CRYPT_KEY" in refusals(caplog)[0]
+
+
+def test_the_allow_warning_applies_only_without_allowed_groups():
+    assert oidc_auth().login.allow_config_applies is False
+    assert oidc_auth(oidc_allowed_groups=[]).login.allow_config_applies is True
