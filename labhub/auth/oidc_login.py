@@ -230,6 +230,13 @@ class OidcLogin:
                     url, connect_timeout=FETCH_TIMEOUT, request_timeout=FETCH_TIMEOUT
                 )
                 discovery = parse_discovery(self.settings.issuer, json.loads(response.body))
+            except ClaimsRefused as err:
+                self._problem = (
+                    f"{self.settings.provider_name} is not set up for this hub; "
+                    "an administrator must check oidc_issuer."
+                )
+                self.log.error("OIDC discovery refused: %s", err)
+                raise ProviderUnreachable(self._problem) from None
             except (OSError, HTTPClientError, ValueError) as err:
                 self._problem = (
                     f"{self.settings.provider_name} cannot be reached just now; "
@@ -259,11 +266,20 @@ class OidcLogin:
         for attempt in range(2):
             if attempt or not self._keys:
                 # a restarted provider signs with new keys: read them again once
-                response = await self.client.http_client.fetch(
-                    self.discovery.jwks_uri,
-                    connect_timeout=FETCH_TIMEOUT,
-                    request_timeout=FETCH_TIMEOUT,
-                )
+                try:
+                    response = await self.client.http_client.fetch(
+                        self.discovery.jwks_uri,
+                        connect_timeout=FETCH_TIMEOUT,
+                        request_timeout=FETCH_TIMEOUT,
+                    )
+                except (OSError, HTTPClientError) as err:
+                    self.log.warning(
+                        "OIDC keys at %s not answering: %s", self.discovery.jwks_uri, err
+                    )
+                    raise ProviderUnreachable(
+                        f"{self.settings.provider_name} cannot be reached just now; "
+                        "try again in a minute."
+                    ) from None
                 key_set = jwt.PyJWKSet.from_dict(json.loads(response.body))
                 self._keys = {key.key_id: key.key for key in key_set.keys}
             if kid in self._keys:
@@ -349,6 +365,8 @@ class OidcLogin:
         except ClaimsRefused as err:
             self.log.warning("OIDC login refused: %s", err)
             raise _one_sentence(403, str(err)) from None
+        except ProviderUnreachable as err:
+            raise _one_sentence(503, str(err)) from None
         auth_state = client.build_auth_state_dict(token_info, user_info)
         auth_state.update(oidc_sub=sub, oidc_issuer=discovery.issuer)
         return {

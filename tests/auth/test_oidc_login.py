@@ -223,3 +223,60 @@ def test_oidc_mode_without_a_crypt_key_is_refused(caplog, monkeypatch):
 def test_the_allow_warning_applies_only_without_allowed_groups():
     assert oidc_auth().login.allow_config_applies is False
     assert oidc_auth(oidc_allowed_groups=[]).login.allow_config_applies is True
+
+
+# --- the ID token: signature, algorithm, audience (no provider: a key made here) ----------
+
+
+@pytest.fixture
+def signed_login():
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from labhub.auth.claims import Discovery
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    login = oidc_auth().login
+    login.discovery = Discovery(ISSUER, "", "", "", "http://127.0.0.1:1/jwks")
+    login._keys = {"k1": key.public_key()}
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": "hub", "sub": "alice", "iat": now, "exp": now + 300}
+
+    def token(alg="RS256", kid="k1", signer=key, **changes):
+        return jwt.encode({**claims, **changes}, signer, algorithm=alg, headers={"kid": kid})
+
+    return login, token
+
+
+@pytest.mark.security
+def test_only_a_token_signed_by_the_provider_for_this_hub_is_believed(signed_login):
+    import asyncio
+
+    from labhub.auth.oidc_login import ProviderUnreachable
+
+    login, token = signed_login
+
+    def claims_of(id_token):
+        return asyncio.run(login.id_token_claims({"id_token": id_token}))
+
+    assert claims_of(token())["sub"] == "alice"
+    # the client secret as an HMAC key, or no signature: an attacker's favourite confusions
+    for alg, signer in (("HS256", "client-secret-value"), ("none", None)):
+        with pytest.raises(
+            ClaimsRefused, match=f"signed its ID token with '{alg}', which is refused"
+        ):
+            claims_of(token(alg=alg, signer=signer))
+    for changes, what in (
+        ({"aud": "another-app"}, "Audience"),
+        ({"iss": "https://evil.test"}, "issuer"),
+        ({"exp": 1}, "expired"),
+    ):
+        with pytest.raises(ClaimsRefused, match=f"does not verify: .*{what}"):
+            claims_of(token(**changes))
+    with pytest.raises(ClaimsRefused, match="sent no ID token"):
+        asyncio.run(login.id_token_claims({}))
+    # a key it does not know: read the keys again, and that provider is down here
+    with pytest.raises(ProviderUnreachable, match="cannot be reached just now"):
+        claims_of(token(kid="k2"))
