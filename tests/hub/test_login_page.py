@@ -115,3 +115,29 @@ def test_the_login_page_shows_the_lab_in_dummy_mode(tmp_path, lab_image, lab_pre
     assert 'id="username_input"' in page.text and "Sign in with" not in page.text
     assert requests.get(f"{hub.url}/hub/logo", timeout=30).content == PNG
     assert Browser(hub.url).login("ann", PASSWORD).status_code == 302
+
+
+def test_the_login_page_shows_the_lab_in_ldap_mode(
+    tmp_path, lab_image, lab_prefix, hub_factory, slapd
+):
+    from ..support.slapd import PASSWORDS, PEOPLE
+
+    config = configured_config(
+        lab_image,
+        tmp_path / "lab",
+        lab_prefix,
+        auth_mode="ldap",
+        ldap_servers=[f"127.0.0.1:{slapd.port}"],
+        ldap_tls="before_bind",
+        ldap_ca_file=str(slapd.ca_file),
+        ldap_bind_dn_template=[f"uid={{username}},{PEOPLE}"],
+        ldap_allow_all=True,
+        lab_name="Genomics Lab",
+        login_message="Use your directory password.",
+    )
+    hub = hub_factory(config)
+    page = requests.get(f"{hub.url}/hub/login", timeout=30).text
+    assert '<h1 id="lab-name">Genomics Lab</h1>' in page
+    assert "Use your directory password." in page and 'id="username_input"' in page
+    assert "lab-logo" not in page  # no logo given
+    assert Browser(hub.url).login("alice", PASSWORDS["alice"]).status_code == 302
