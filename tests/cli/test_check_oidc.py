@@ -53,3 +53,20 @@ def test_check_oidc_names_what_is_missing_and_skips_other_modes():
     c = Config()
     c.LabAuthenticator.mode = "dummy"
     assert check_oidc(c) == "skip: authentication mode is dummy"
+
+
+def test_init_writes_the_oidc_lines_commented_into_env():
+    from pathlib import Path
+
+    from labhub.cli.deployment import Deployment, load_templates, new_secrets, render_files
+    from labhub.hub.options import BY_NAME
+
+    env = render_files(Deployment(lab_root=Path("/srv/lab")), load_templates(), new_secrets())[
+        ".env"
+    ]
+    names = [o.env for o in BY_NAME.values() if o.name.startswith("oidc_")]
+    names += ["LABHUB_PUBLIC_URL", "LABHUB_LAB_NAME", "LABHUB_LOGIN_MESSAGE", "LABHUB_LOGO"]
+    for name in names:
+        assert f"\n# {name}=" in env, name
+        assert f"\n{name}=" not in env, name  # a dummy-mode deployment until the admin opts in
+    assert "\n# LABHUB_AUTH_MODE=oidc\n" in env
