@@ -16,6 +16,9 @@ from tests.support.hub import HubProcess
 from tests.support.hubconfig import configured_config
 from tests.support.oidc import OidcProvider, hub_lines, node
 
+# every hub here is wired by configure() with the lab image, on a real engine
+pytestmark = pytest.mark.docker
+
 LAB_NAME = "Cancer Research Lab"
 LOGIN_MESSAGE = "Sign in with your institute account."
 PROVIDER = "Lab SSO"
@@ -268,7 +271,7 @@ PROFILES = [
 ]
 
 
-@pytest.mark.docker
+@pytest.mark.reliability
 def test_a_lab_through_sso_while_the_provider_goes_down_and_comes_back(
     node_runtime, tmp_path, lab_image, lab_prefix, docker_client
 ):

@@ -94,6 +94,8 @@ def test_the_login_page_is_wired_in_every_mode_and_kept_by_lines_above(base, tmp
         configure(Config(), **base, logo="/nope.png")
 
 
+@pytest.mark.docker
+@pytest.mark.security  # the lab's name is HTML-escaped
 def test_the_login_page_shows_the_lab_in_dummy_mode(tmp_path, lab_image, lab_prefix, hub_factory):
     logo = tmp_path / "logo.png"
     logo.write_bytes(PNG)
@@ -117,6 +119,8 @@ def test_the_login_page_shows_the_lab_in_dummy_mode(tmp_path, lab_image, lab_pre
     assert Browser(hub.url).login("ann", PASSWORD).status_code == 302
 
 
+@pytest.mark.docker
+@pytest.mark.ldap
 def test_the_login_page_shows_the_lab_in_ldap_mode(
     tmp_path, lab_image, lab_prefix, hub_factory, slapd
 ):
