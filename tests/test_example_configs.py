@@ -17,7 +17,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "example_config").glob("*/jupy
 
 def test_examples_exist():
     names = {p.parent.name for p in EXAMPLES}
-    assert {"dev", "ldap", "cifs"} <= names
+    assert {"dev", "ldap", "cifs", "oidc"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
@@ -40,4 +40,4 @@ def test_example_loads(path, tmp_path, monkeypatch):
     from labhub.auth import LabAuthenticator
 
     auth = LabAuthenticator(config=config)
-    assert auth.mode in ("ldap", "dummy")
+    assert auth.mode in ("ldap", "dummy", "oidc")

@@ -5,32 +5,40 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from jupyterhub.utils import url_path_join
 from ldapauthenticator import LDAPAuthenticator
 from traitlets import Bool, Float, Int, List, Unicode, default, validate
 
 from labhub.auth.development import DevelopmentLogin
 from labhub.auth.directory_login import DirectoryLogin
 from labhub.auth.login import Login
+from labhub.auth.oidc_login import OidcLogin
 from labhub.hub.options import (
     BY_NAME,
     DEFAULT_LDAP_CONNECT_TIMEOUT,
     DEFAULT_LDAP_RESPONSE_TIMEOUT,
+    DEFAULT_OIDC_GROUPS_CLAIM,
+    DEFAULT_OIDC_PROVIDER_NAME,
+    DEFAULT_OIDC_SCOPES,
+    DEFAULT_OIDC_USERNAME_CLAIM,
     DUMMY,
     LDAP,
+    OIDC,
     OptionError,
     auth_mode,
 )
 from labhub.hub.startup import refuse_to_start, run_hub_startup
 
 #: One login class per mode (:class:`labhub.auth.login.Login`); a new mode is a class and a line here.
-LOGINS: dict[str, type[Login]] = {DUMMY: DevelopmentLogin, LDAP: DirectoryLogin}
+LOGINS: dict[str, type[Login]] = {DUMMY: DevelopmentLogin, LDAP: DirectoryLogin, OIDC: OidcLogin}
 
 
 class LabAuthenticator(LDAPAuthenticator):
-    """One authenticator for the lab: ``mode = "ldap"`` or ``mode = "dummy"``.
+    """One authenticator for the lab: ``mode = "ldap"``, ``"oidc"`` or ``"dummy"``.
 
     It holds every trait and delegates the work to one login object of its mode
-    (``LOGINS``: ``DevelopmentLogin`` for dummy, ``DirectoryLogin`` for ldap), which
+    (``LOGINS``: ``DevelopmentLogin`` for dummy, ``DirectoryLogin`` for ldap,
+    ``OidcLogin`` for single sign-on through an OpenID Connect provider), which
     reads the traits it needs once. In LDAP mode every LDAP trait of
     jupyterhub-ldapauthenticator applies, and the directory is asked from a thread
     pool under a deadline, with failover across ``server_addresses``, verified TLS,
@@ -40,8 +48,9 @@ class LabAuthenticator(LDAPAuthenticator):
     # Unicode, not Enum: an Enum refuses a wrong mode with a traceback before _valid_mode runs
     mode = Unicode(
         config=True,
-        help="""``ldap`` (production: LDAP or Active Directory) or ``dummy`` (development:
-        any username, the one ``dummy_password``). Defaults to the environment:
+        help="""``ldap`` (production: LDAP or Active Directory), ``oidc`` (single sign-on
+        through an OpenID Connect provider: Keycloak, Entra ID, Google, GitLab, Authentik)
+        or ``dummy`` (development: any username, the one ``dummy_password``). Defaults to the environment:
         ``LABHUB_AUTH_MODE``, else ``DEV_MODE`` set to 1/true/yes/on for dummy, else
         ``ldap`` (:func:`labhub.hub.options.auth_mode`, the rule configure() and ``labhub
         check`` use too).""",
@@ -162,7 +171,80 @@ class LabAuthenticator(LDAPAuthenticator):
 
     @default("manage_groups")
     def _default_manage_groups(self) -> bool:
-        return bool(self.group_search_base or self.group_member_attribute)
+        # the provider's groups claim is read at every login: it is where OIDC groups come from
+        return bool(self.group_search_base or self.group_member_attribute or self.mode == OIDC)
+
+    oidc_issuer = Unicode(
+        config=True,
+        help="""The OpenID provider's issuer URL (oidc mode), e.g.
+        ``https://keycloak.example.org/realms/lab``. Its endpoints and signing keys come
+        from ``{issuer}/.well-known/openid-configuration``; https only, except on loopback.
+        Also read from ``LABHUB_OIDC_ISSUER`` through ``labhub.configure()``.""",
+    )
+    oidc_client_id = Unicode(config=True, help="This hub's client id at the OpenID provider.")
+    oidc_client_secret = Unicode(
+        config=True,
+        help="""This hub's client secret at the OpenID provider. A secret: keep it in
+        ``.env`` (``LABHUB_OIDC_CLIENT_SECRET``); it is never logged.""",
+    )
+    oidc_scopes = List(
+        Unicode(),
+        list(DEFAULT_OIDC_SCOPES),
+        config=True,
+        help="""Scopes asked of the provider; ``openid`` is required. Add the one that
+        carries the groups claim if the provider needs it (``groups`` on some).""",
+    )
+    oidc_username_claim = Unicode(
+        DEFAULT_OIDC_USERNAME_CLAIM,
+        config=True,
+        help="""The claim that gives the hub username, normalised like an LDAP login
+        (``user@domain`` and ``DOMAIN\\user`` keep the user part, lower case). ``email``
+        counts only when the provider says ``email_verified``. A hub user is bound to the
+        provider's ``sub`` at the first login; another account with the same username is
+        refused.""",
+    )
+    oidc_groups_claim = Unicode(
+        DEFAULT_OIDC_GROUPS_CLAIM,
+        config=True,
+        help="""The claim listing the user's groups; they become the user's JupyterHub groups
+        at every login (``manage_groups``), so profiles' ``allowed_groups`` name them. A
+        login whose answer has no such claim is refused, naming it.""",
+    )
+    oidc_allowed_groups = List(
+        Unicode(),
+        config=True,
+        help="""Provider groups whose members may log in (admins always may). Empty:
+        ``allowed_users`` / ``allow_all`` decide.""",
+    )
+    oidc_admin_groups = List(
+        Unicode(),
+        config=True,
+        help="""Provider groups whose members are hub admins, checked at every login (leaving
+        the group removes admin rights at the next login).""",
+    )
+    oidc_callback_url = Unicode(
+        config=True,
+        help="""Where the provider sends users back. Default:
+        ``{JupyterHub.public_url}/hub/oauth_callback``; register that URL at the provider.""",
+    )
+
+    login_service = Unicode(
+        config=True,
+        help="""The provider's name on the login page's button, "Sign in with <name>" (oidc
+        mode; default "single sign-on"). Other modes keep the username and password form.""",
+    )
+
+    @default("login_service")
+    def _default_login_service(self) -> str:
+        # the "Sign in with <provider>" button; other modes keep the username/password form
+        return DEFAULT_OIDC_PROVIDER_NAME if self.mode == OIDC else ""
+
+    def login_url(self, base_url: str) -> str:
+        return url_path_join(base_url, "oauth_login" if self.mode == OIDC else "login")
+
+    def get_handlers(self, app: Any) -> list[tuple[str, type]]:
+        handlers = getattr(self.login, "handlers", None)  # only modes with pages of their own
+        return handlers(app) if handlers else super().get_handlers(app)
 
     store_password = Bool(
         False,

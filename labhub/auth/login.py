@@ -31,6 +31,10 @@ class Login(Protocol):
 
     ``check_allowed(username, auth_model)``: True or False to decide here, None to
     defer to the base class rule (``allow_all``, ``allowed_users``, ``allowed_groups``).
+
+    A mode with pages of its own (OIDC: the redirect to the provider and its callback)
+    also has ``handlers(app)``, which LabAuthenticator.get_handlers returns instead of
+    the stock login form.
     """
 
     #: True when ``check_allowed`` may defer to the allow settings, so JupyterHub's

@@ -24,6 +24,7 @@ from labhub.hub.options import (
     LDAP,
     LDAP_PORT,
     LDAPS_PORT,
+    OIDC,
     SPAWNER_CLASSES,
     OptionError,
     auth_mode,
@@ -239,12 +240,66 @@ def check_ldap(c: Config) -> str:
     return f"LDAP {', '.join(servers)} reachable"
 
 
+def check_oidc(c: Config) -> str:
+    """The issuer answers with a usable discovery document and takes this hub's client id and secret."""
+    import requests
+
+    from labhub.auth.claims import ClaimsRefused, discovery_url, parse_discovery
+
+    mode = config_auth_mode(c)
+    if mode != OIDC:
+        return f"{SKIP}: authentication mode is {mode}"
+    a = c.get("LabAuthenticator", Config())
+    issuer, client_id = a.get("oidc_issuer", ""), a.get("oidc_client_id", "")
+    if not issuer or not client_id or not a.get("oidc_client_secret"):
+        raise CheckFailed(
+            "OIDC mode needs LABHUB_OIDC_ISSUER, LABHUB_OIDC_CLIENT_ID and LABHUB_OIDC_CLIENT_SECRET."
+        )
+    try:
+        answer = requests.get(discovery_url(issuer), timeout=5)
+        answer.raise_for_status()
+        found = parse_discovery(issuer, answer.json())
+        # a code no one was given: the provider checks the client before the code, so
+        # "invalid_grant" means the id and secret were accepted and "invalid_client" that they were not
+        probe = requests.post(
+            found.token_endpoint,
+            data={
+                "grant_type": "authorization_code",
+                "code": "labhub-check",
+                "redirect_uri": a.get("oidc_callback_url", "") or "https://labhub.invalid/",
+                "client_id": client_id,
+                "client_secret": a["oidc_client_secret"],
+            },
+            timeout=5,
+        )
+    except requests.HTTPError as err:
+        raise CheckFailed(
+            f"{discovery_url(issuer)} answered {err.response.status_code}; is oidc_issuer the issuer URL?"
+        ) from None
+    except requests.RequestException as err:
+        raise CheckFailed(f"the issuer {issuer} does not answer ({type(err).__name__}).") from None
+    except (ClaimsRefused, ValueError) as err:
+        raise CheckFailed(str(err)) from None
+    try:
+        error = probe.json().get("error", "")
+    except ValueError:
+        error = ""
+    if error == "invalid_client" or probe.status_code == 401:
+        raise CheckFailed(
+            f"the issuer {issuer} answers but refuses client {client_id!r} or its secret."
+        )
+    if error != "invalid_grant":
+        return f"{WARN}: issuer {issuer} answers; its token endpoint said {error or probe.status_code} to client {client_id!r}"
+    return f"issuer {issuer} answers; client {client_id!r} and its secret accepted"
+
+
 CHECKS: list[tuple[str, Callable[[Config], str]]] = [
     ("docker", check_docker),
     ("image", check_image),
     ("lab_root", check_lab_root),
     ("https", check_certificate_files),
     ("ldap", check_ldap),
+    ("oidc", check_oidc),
 ]
 
 

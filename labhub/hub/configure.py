@@ -32,6 +32,7 @@ from labhub.hub.options import (
     HOST_PROXY_API_PORT,
     HTTP_PORT,
     HTTPS_PORT,
+    OIDC,
     OPTIONS,
     SPAWNER_CLASSES,
     Option,
@@ -331,6 +332,60 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
         if v["ldap_allow_all"]:
             w.put("Authenticator", "allow_all", True, "ldap_allow_all")
 
+    # --- single sign-on and the lab's login page (every mode) ---------------
+    _oidc_and_login_page(w, v)
+
     # --- idle culling -------------------------------------------------------
     _idle_culler(w, v["idle_timeout"])
     return v
+
+
+#: configure() options of OIDC mode, each a LabAuthenticator trait of the same name
+_OIDC_TRAITS = (
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_scopes",
+    "oidc_username_claim",
+    "oidc_groups_claim",
+    "oidc_allowed_groups",
+    "oidc_admin_groups",
+)
+
+
+def _oidc_and_login_page(w: _Writer, v: dict[str, Any]) -> None:
+    """OIDC mode's traits, the public URL, and the lab's name, message and logo on the login page."""
+    from labhub.auth.oidc_login import callback_from_public_url
+    from labhub.paths import share_dir
+
+    a = "LabAuthenticator"
+    for option in _OIDC_TRAITS:
+        if option in w.explicit:
+            w.put(a, option, v[option], option)
+    if "oidc_provider_name" in w.explicit:
+        w.put(a, "login_service", v["oidc_provider_name"], "oidc_provider_name")
+    if v["public_url"]:
+        w.put("JupyterHub", "public_url", v["public_url"], "public_url")
+        w.put(a, "oidc_callback_url", callback_from_public_url(v["public_url"]), "public_url")
+    if v["auth_mode"] == OIDC:
+        # tokens and each user's provider account (sub) are kept encrypted
+        w.put("Authenticator", "enable_auth_state", True)
+    if v["logo"]:
+        if not os.path.isfile(v["logo"]):
+            raise LabConfigError(f"logo {v['logo']} is not a file.")
+        w.put("JupyterHub", "logo_file", v["logo"], "logo")
+    # labhub's login.html extends JupyterHub's; an admin's own template folders come first
+    pages = str(share_dir() / "pages")
+    paths = list(w.current("JupyterHub", "template_paths", []))
+    if pages not in paths:
+        w.c.JupyterHub.template_paths = [*paths, pages]
+    page_vars = dict(w.current("JupyterHub", "template_vars", {}))
+    for key, value in (
+        ("lab_name", v["lab_name"]),
+        ("login_message", v["login_message"]),
+        ("lab_logo", bool(v["logo"])),
+    ):
+        option = "logo" if key == "lab_logo" else key
+        if option in w.explicit or key not in page_vars:
+            page_vars[key] = value
+    w.c.JupyterHub.template_vars = page_vars

@@ -40,8 +40,8 @@ HOST_HUB_PORT = 881
 HOST_PROXY_API_PORT = 801
 HOST_HTTPS_PORT = 443
 HOST_HTTP_PORT = 80
-AUTH_MODES = ("ldap", "dummy")
-LDAP, DUMMY = AUTH_MODES
+AUTH_MODES = ("ldap", "dummy", "oidc")
+LDAP, DUMMY, OIDC = AUTH_MODES
 LDAP_TLS_MODES = ("before_bind", "on_connect", "insecure")
 DEFAULT_LDAP_TLS = "before_bind"
 #: how the hub's start-up line names each TLS mode
@@ -55,6 +55,10 @@ DEFAULT_CONCURRENT_SPAWN_LIMIT = 100
 DEFAULT_START_TIMEOUT = 300
 DEFAULT_GATEWAY_REQUEST_TIMEOUT = 30.0
 DEFAULT_GATEWAY_CONNECT_TIMEOUT = 5.0
+DEFAULT_OIDC_SCOPES = ("openid", "profile", "email")
+DEFAULT_OIDC_USERNAME_CLAIM = "preferred_username"
+DEFAULT_OIDC_GROUPS_CLAIM = "groups"
+DEFAULT_OIDC_PROVIDER_NAME = "single sign-on"
 #: how a boolean environment variable (LABHUB_*, DEV_MODE) says yes or no
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
@@ -229,7 +233,7 @@ OPTIONS: tuple[Option, ...] = (
         "auth_mode",
         str,
         "",
-        "ldap or dummy (empty: LABHUB_AUTH_MODE, else DEV_MODE=true for dummy, else ldap)",
+        "ldap, dummy or oidc (empty: LABHUB_AUTH_MODE, else DEV_MODE=true for dummy, else ldap)",
         (f"{_AUTH}.mode",),
         AUTH_MODES,
     ),
@@ -361,7 +365,7 @@ OPTIONS: tuple[Option, ...] = (
         "verify the gateway's TLS certificate",
         (f"{_SPAWNER}.gateway_validate_cert",),
     ),
-    # --- team folders (issue 25) ---
+    # --- team folders ---
     Option(
         "team_folders",
         list,
@@ -369,6 +373,99 @@ OPTIONS: tuple[Option, ...] = (
         "a folder per team: true for every hub group of the user, or group names and "
         "shell-style patterns, comma-separated in the environment",
         (f"{_SPAWNER}.team_folders",),
+    ),
+    # --- single sign-on (OpenID Connect mode) and the lab's name on the login page ---
+    Option(
+        "oidc_issuer",
+        str,
+        "",
+        "OpenID provider's issuer URL; its /.well-known/openid-configuration is read",
+        (f"{_AUTH}.oidc_issuer",),
+    ),
+    Option(
+        "oidc_client_id",
+        str,
+        "",
+        "this hub's client id at the provider",
+        (f"{_AUTH}.oidc_client_id",),
+    ),
+    Option(
+        "oidc_client_secret",
+        str,
+        "",
+        "this hub's client secret at the provider (a secret: keep it in .env)",
+        (f"{_AUTH}.oidc_client_secret",),
+    ),
+    Option(
+        "oidc_scopes",
+        list,
+        list(DEFAULT_OIDC_SCOPES),
+        "scopes asked for, space- or comma-separated in the environment",
+        (f"{_AUTH}.oidc_scopes",),
+    ),
+    Option(
+        "oidc_username_claim",
+        str,
+        DEFAULT_OIDC_USERNAME_CLAIM,
+        "claim that gives the hub username (email only when email_verified)",
+        (f"{_AUTH}.oidc_username_claim",),
+    ),
+    Option(
+        "oidc_groups_claim",
+        str,
+        DEFAULT_OIDC_GROUPS_CLAIM,
+        "claim that lists the user's groups; they become hub groups at each login",
+        (f"{_AUTH}.oidc_groups_claim",),
+    ),
+    Option(
+        "oidc_allowed_groups",
+        list,
+        [],
+        "provider groups whose members may log in (empty: allowed_users / allow_all decide)",
+        (f"{_AUTH}.oidc_allowed_groups",),
+    ),
+    Option(
+        "oidc_admin_groups",
+        list,
+        [],
+        "provider groups whose members are hub admins",
+        (f"{_AUTH}.oidc_admin_groups",),
+    ),
+    Option(
+        "oidc_provider_name",
+        str,
+        DEFAULT_OIDC_PROVIDER_NAME,
+        'name on the login button: "Sign in with <name>"',
+        (f"{_AUTH}.login_service",),
+    ),
+    Option(
+        "public_url",
+        str,
+        "",
+        "the hub's address as users type it; the provider sends them back to "
+        "{public_url}/hub/oauth_callback",
+        (f"{_HUB}.public_url", f"{_AUTH}.oidc_callback_url"),
+    ),
+    Option(
+        "lab_name",
+        str,
+        "",
+        "the lab's name, shown on the login page in every mode",
+        (f"{_HUB}.template_vars", f"{_HUB}.template_paths"),
+    ),
+    Option(
+        "login_message",
+        str,
+        "",
+        "a short message under the lab's name on the login page",
+        (f"{_HUB}.template_vars", f"{_HUB}.template_paths"),
+    ),
+    Option(
+        "logo",
+        str,
+        "",
+        "an image file shown on the login page and in the hub's header",
+        (f"{_HUB}.logo_file", f"{_HUB}.template_vars"),
     ),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
@@ -390,6 +487,9 @@ def parse_env(option: Option, raw: str) -> Any:
     if option.kind is list:
         # DNs contain commas, so a list of DNs is separated by semicolons
         separator = ";" if option.name.startswith("ldap_") and "=" in raw else ","
+        if option.name == "oidc_scopes":
+            separator = None  # scopes are written space-separated, as in OAuth itself
+            raw = raw.replace(",", " ")
         return [item.strip() for item in raw.split(separator) if item.strip()]
     if option.kind is str:
         # allowed values are lower case; "Dummy" in a .env file means dummy
@@ -418,6 +518,10 @@ def unknown_options_message(names: list[str]) -> str:
 
 def _join(words: tuple[str, ...]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+
+
+def _quoted(words: tuple[str, ...]) -> str:
+    return _join(tuple(repr(word) for word in words))
 
 
 def resolve(
@@ -453,7 +557,7 @@ def resolve(
 
 
 def auth_mode(configured: str | None, environ: Mapping[str, str]) -> str:
-    """``ldap`` or ``dummy``: the one rule the hub, configure(), ``labhub check`` and ``run`` share.
+    """``ldap``, ``dummy`` or ``oidc``: the one rule the hub, configure(), ``labhub check`` and ``run`` share.
 
     A configured mode (``LabAuthenticator.mode`` or configure's ``auth_mode``) wins;
     otherwise ``LABHUB_AUTH_MODE``; otherwise ``DEV_MODE`` set to a yes-word
@@ -463,13 +567,13 @@ def auth_mode(configured: str | None, environ: Mapping[str, str]) -> str:
     if configured:
         if configured not in AUTH_MODES:
             raise OptionError(
-                f"LabAuthenticator.mode must be 'ldap' or 'dummy', not {configured!r}."
+                f"LabAuthenticator.mode must be {_quoted(AUTH_MODES)}, not {configured!r}."
             )
         return configured
     from_env = environ.get("LABHUB_AUTH_MODE", "").strip().lower()
     if from_env:
         if from_env not in AUTH_MODES:
-            raise OptionError(f"LABHUB_AUTH_MODE must be 'ldap' or 'dummy', not {from_env!r}.")
+            raise OptionError(f"LABHUB_AUTH_MODE must be {_quoted(AUTH_MODES)}, not {from_env!r}.")
         return from_env
     if environ.get("DEV_MODE", "").strip().lower() in TRUE_WORDS:
         return DUMMY

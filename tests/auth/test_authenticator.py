@@ -21,6 +21,7 @@ from labhub.auth.development import DevelopmentLogin, DevelopmentSettings
 from labhub.auth.directory import DirectorySettings, DirectoryUnavailable
 from labhub.auth.directory_login import DirectoryLogin, DirectoryLoginSettings
 from labhub.auth.login import Login
+from labhub.auth.oidc_login import OidcLogin
 from labhub.hub import options
 
 LOG = logging.getLogger("labhub.test.logins")
@@ -52,7 +53,11 @@ def get_user(auth: LabAuthenticator, username: str, password: str = "pw") -> dic
 
 
 def test_each_mode_has_its_login_class():
-    assert dict(LOGINS) == {options.DUMMY: DevelopmentLogin, options.LDAP: DirectoryLogin}
+    assert dict(LOGINS) == {
+        options.DUMMY: DevelopmentLogin,
+        options.LDAP: DirectoryLogin,
+        options.OIDC: OidcLogin,
+    }
     assert set(LOGINS) == set(options.AUTH_MODES)
 
 
@@ -93,7 +98,7 @@ def test_the_mode_validation_is_unchanged(caplog):
     with pytest.raises(SystemExit):
         make_auth("kerberos")
     [message] = refusals(caplog)
-    assert "LabAuthenticator.mode must be 'ldap' or 'dummy', not 'kerberos'" in message
+    assert "LabAuthenticator.mode must be 'ldap', 'dummy' or 'oidc', not 'kerberos'" in message
 
 
 # --- a third mode is one class and one registry entry ---------------------------------

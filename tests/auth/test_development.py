@@ -42,7 +42,7 @@ def test_unknown_mode_from_environment_refused(hub_factory, tmp_path):
         'c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"\n',
         env={"LABHUB_AUTH_MODE": "kerberos"},
     )
-    assert "LABHUB_AUTH_MODE must be 'ldap' or 'dummy'" in log
+    assert "LABHUB_AUTH_MODE must be 'ldap', 'dummy' or 'oidc'" in log
 
 
 def test_dummy_on_loopback_from_dev_mode(hub_factory):

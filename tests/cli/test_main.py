@@ -253,12 +253,12 @@ def test_check_passes_on_a_good_config(good, tmp_path):
     r = labhub("check", good())
     assert r.returncode == 0, r.stdout
     lines = r.stdout.splitlines()
-    expected = ["ok"] * 6
+    expected = ["ok"] * 6 + ["skip"]  # oidc: the config is in LDAP mode
     # a lab_root on a filesystem without nosuid,nodev is a warning, never a failure
     if lab_root_mount_warning(str(tmp_path / "lab"), Path("/proc/self/mountinfo").read_text()):
         expected[3] = "warn"
     assert [line.split()[0] for line in lines] == expected, r.stdout
-    assert "search account binds" in lines[-1]
+    assert "search account binds" in lines[-2]
 
 
 def broken_cases(tmp_path):
@@ -330,7 +330,7 @@ def test_check_decides_the_auth_mode_like_the_hub(good):
     r = labhub("check", config, env={"DEV_MODE": "", "LABHUB_AUTH_MODE": ""})
     assert "FAIL  ldap: LDAP mode but no server_address" in r.stdout, r.stdout
     r = labhub("check", config, env={"LABHUB_AUTH_MODE": "kerberos"})
-    assert "FAIL  ldap: LABHUB_AUTH_MODE must be 'ldap' or 'dummy'" in r.stdout, r.stdout
+    assert "FAIL  ldap: LABHUB_AUTH_MODE must be 'ldap', 'dummy' or 'oidc'" in r.stdout, r.stdout
 
 
 # --- labhub run ----------------------------------------------------------------

@@ -11,6 +11,7 @@ from labhub.hub.options import (
     BY_NAME,
     DUMMY,
     LDAP,
+    OIDC,
     OPTIONS,
     OptionError,
     auth_mode,
@@ -78,8 +79,12 @@ def test_auth_mode(configured, environ, expected):
 @pytest.mark.parametrize(
     ("configured", "environ", "message"),
     [
-        ("kerberos", {}, "LabAuthenticator.mode must be 'ldap' or 'dummy', not 'kerberos'."),
-        (None, {"LABHUB_AUTH_MODE": "oauth"}, "LABHUB_AUTH_MODE must be 'ldap' or 'dummy'"),
+        (
+            "kerberos",
+            {},
+            "LabAuthenticator.mode must be 'ldap', 'dummy' or 'oidc', not 'kerberos'.",
+        ),
+        (None, {"LABHUB_AUTH_MODE": "oauth"}, "LABHUB_AUTH_MODE must be 'ldap', 'dummy' or 'oidc'"),
     ],
 )
 def test_unknown_auth_mode_names_its_source(configured, environ, message):
@@ -89,7 +94,7 @@ def test_unknown_auth_mode_names_its_source(configured, environ, message):
 
 
 def test_auth_modes_are_the_options_choices():
-    assert BY_NAME["auth_mode"].choices == AUTH_MODES == (LDAP, DUMMY)
+    assert BY_NAME["auth_mode"].choices == AUTH_MODES == (LDAP, DUMMY, OIDC)
 
 
 def test_resolve_keywords_beat_environment_beat_defaults():

@@ -43,6 +43,24 @@ class Browser:
             timeout=60,
         )
 
+    def sso_login(self, login: str) -> requests.Response:
+        """Sign in through the hub's OpenID provider as its account ``login``.
+
+        The whole browser flow: the hub's redirect, the provider's login form, its
+        consent form, and back to the hub's callback, whose answer is returned as it
+        came (a 302 for a good login, a 4xx page with one sentence for a refused one).
+        """
+        from .oidc import follow, walk_provider
+
+        r = follow(
+            self.session,
+            self.session.get(f"{self.base}/hub/oauth_login", allow_redirects=False, timeout=30),
+        )
+        answer = walk_provider(self.session, r, login)
+        if answer.status_code == 302:
+            self.user = self.hub_user()
+        return answer
+
     def hub_user(self) -> str:
         """The name of the hub user this session is logged in as."""
         r = self.session.get(f"{self.base}/hub/api/user", headers=self._hub_xsrf(), timeout=30)

@@ -94,6 +94,11 @@ class HubProcess:
         """
         self.config_path.write_text(textwrap.dedent(base) + "\n" + textwrap.dedent(config))
 
+    def add_config(self, config: str) -> None:
+        """Append lines that need this hub's own address (its port is chosen at construction)."""
+        with open(self.config_path, "a") as f:
+            f.write("\n" + textwrap.dedent(config))
+
     # --- lifecycle ------------------------------------------------------------
 
     @property
