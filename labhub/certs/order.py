@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
@@ -52,7 +53,10 @@ def order_reason(err: BaseException, request: OrderRequest) -> str:
             "not trust (set acme_ca_bundle to its CA)"
         )
     if isinstance(err, requests.exceptions.RequestException):
-        return f"the ACME server {request.directory} cannot be reached ({type(err).__name__})"
+        # requests wraps the socket's error in two layers of its own; the errno's words say most
+        found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(err))
+        why = found.group(1).strip().lower() if found else type(err).__name__
+        return f"the ACME server {request.directory} cannot be reached ({why})"
     if isinstance(err, errors.ValidationError):
         problems = [
             _problem(challenge.error)
