@@ -58,6 +58,13 @@ class LabAcme(Configurable):
         help="The port on JupyterHub.ip where the HTTP-01 answer is served; the CA asks on 80, "
         "so another port needs a forward from 80.",
     )
+    challenge_ip = Unicode(
+        "",
+        config=True,
+        help="The address the challenge port listens on; empty: JupyterHub.ip. It answers "
+        "only the CA's challenges and redirects everything else to HTTPS, so a hub on loopback "
+        "can still be validated on all addresses (what `labhub init --acme` writes).",
+    )
     renew_days = Float(
         DEFAULT_ACME_RENEW_DAYS,
         config=True,
@@ -81,6 +88,7 @@ class AcmeSettings:
 
     request: OrderRequest
     challenge_port: int
+    challenge_ip: str
     renew_days: float
     check_interval: float
     files: AcmeFiles
@@ -98,6 +106,7 @@ def acme_settings(config: Config) -> AcmeSettings | None:
     return AcmeSettings(
         request=OrderRequest(traits.domain, traits.directory, traits.email, traits.ca_bundle),
         challenge_port=traits.challenge_port,
+        challenge_ip=traits.challenge_ip,
         renew_days=traits.renew_days,
         check_interval=traits.check_interval,
         files=acme_files(traits.data_dir),
@@ -117,11 +126,16 @@ class CertificateKeeper:
     """Keeps one hub's certificate: the first before the hub serves, renewals while it runs."""
 
     def __init__(
-        self, settings: AcmeSettings, log: logging.Logger | logging.LoggerAdapter, ip: str
+        self,
+        settings: AcmeSettings,
+        log: logging.Logger | logging.LoggerAdapter,
+        ip: str,
+        https_port: int | None = 443,
     ) -> None:
         self.settings = settings
         self.log = log
         self.ip = ip
+        self.https_port = https_port
         self.challenges: ChallengeServer | None = None
 
     def _order(self, why: str) -> None:
@@ -152,9 +166,12 @@ class CertificateKeeper:
         be obtained, or the challenge port cannot be bound.
         """
         s = self.settings
-        https_origin = f"https://{s.domain}"
+        port = "" if self.https_port in (None, 443) else f":{self.https_port}"
+        https_origin = f"https://{s.domain}{port}"
         try:
-            self.challenges = ChallengeServer(self.ip, s.challenge_port, https_origin, self.log)
+            self.challenges = ChallengeServer(
+                s.challenge_ip or self.ip, s.challenge_port, https_origin, self.log
+            )
         except OSError as err:
             raise AcmeStartError(str(err)) from None
         self.challenges.start()

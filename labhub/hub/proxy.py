@@ -23,7 +23,7 @@ from typing import Any
 
 from jupyterhub.proxy import ConfigurableHTTPProxy
 
-from labhub.hub.startup import refuse_to_start, run_hub_startup
+from labhub.hub.startup import refuse_to_start, run_hub_startup, url_port
 
 
 class LabProxy(ConfigurableHTTPProxy):
@@ -91,7 +91,8 @@ def _certificate_keeper(app: Any) -> Any:
     settings = acme_settings(app.config)
     if settings is None:
         return None
-    keeper = CertificateKeeper(settings, app.log, getattr(app, "ip", ""))
+    port = url_port(getattr(app, "bind_url", "")) or getattr(app, "port", None)
+    keeper = CertificateKeeper(settings, app.log, getattr(app, "ip", ""), port)
     try:
         keeper.start()
     except AcmeStartError as err:

@@ -72,7 +72,7 @@ def test_a_failed_renewal_keeps_the_certificate_and_says_the_days_left(tmp_path,
     make_self_signed(files.cert, files.key, [DOMAIN], days=20)
     before = files.cert.read_bytes(), files.key.read_bytes()
     directory = f"https://127.0.0.1:{random_port()}/dir"
-    settings = AcmeSettings(OrderRequest(DOMAIN, directory), 0, 30, 60, files)
+    settings = AcmeSettings(OrderRequest(DOMAIN, directory), 0, "", 30, 60, files)
     keeper = CertificateKeeper(settings, logging.getLogger("acme-test"), "127.0.0.1")
     keeper.challenges = type("NoServer", (), {"answers": {}})()
     with caplog.at_level(logging.INFO, "acme-test"):
