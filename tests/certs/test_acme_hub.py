@@ -6,9 +6,11 @@ acme_challenge_port; the client side checks the served chain against pebble's ro
 
 from __future__ import annotations
 
+import re
 import stat
 
 from labhub.certs.store import acme_files
+from labhub.cli.checks import check_certificate_files, load_config
 
 from ..support.contents import put_file, read_file
 from ..support.hubconfig import configured_config
@@ -66,6 +68,9 @@ def test_hub_gets_keeps_and_renews_its_certificate_without_losing_a_lab(
     for path in (files.account_key, files.cert, files.key):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert hub.api("GET", "/").status_code == 200
+    # labhub check reads the same config and says how long the certificate lasts
+    check = check_certificate_files(load_config(str(hub.config_path)))
+    assert re.match(rf"ACME certificate for {DOMAIN}: \d+ days until expiry", check), check
 
     # a lab and a file in it, both started before any renewal
     hub.spawn("ada")
