@@ -35,8 +35,9 @@ class LabProxy(ConfigurableHTTPProxy):
         self._keeper = None
         self._keeping = None
         if app is not None:
-            run_hub_startup(app, self)
+            # first: a hub refused for want of a certificate has started no lab and no pool
             self._keeper = _certificate_keeper(app)
+            run_hub_startup(app, self)
 
     async def start(self) -> None:
         await super().start()
