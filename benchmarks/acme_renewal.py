@@ -112,8 +112,9 @@ def main() -> int:
             serial = new
             rows.append((tls.longest_outage(), lab.longest_outage()))
             say(
+                "acme",
                 f"renewal {n + 1}: new connections failed for {rows[-1][0]:.2f} s, "
-                f"lab requests for {rows[-1][1]:.2f} s"
+                f"lab requests for {rows[-1][1]:.2f} s",
             )
         assert hub.server_model("ada")["ready"]
         tls_s, lab_s = [r[0] for r in rows], [r[1] for r in rows]
