@@ -10,17 +10,24 @@ network the hub binds to is created, and the warm pool starts filling.
 proxy itself is JupyterHub's own, unchanged.
 
 With ``LabAcme.domain`` set (configure's ``acme_domain``), the proxy also keeps its
-certificate: the first one is on disk before configurable-http-proxy starts, and a
-renewed one is served by restarting configurable-http-proxy, which reads its
-certificate only at start, and putting the hub's routes back.
+certificate: the first one is on disk before configurable-http-proxy starts. Node's
+HTTPS server can take a new certificate while it runs, but configurable-http-proxy
+reads its own only at start; a small preload script (``labhub/certs/reload_certificate.js``)
+makes it read the renewed one on SIGUSR2, so no connection is refused and no route is
+lost. When the served certificate does not change (another proxy command, a path the
+preload cannot take), the proxy is restarted instead and the hub's routes put back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
+from jupyterhub.objects import Server
 from jupyterhub.proxy import ConfigurableHTTPProxy
 
 from labhub.hub.startup import refuse_to_start, run_hub_startup, url_port
@@ -40,7 +47,19 @@ class LabProxy(ConfigurableHTTPProxy):
             run_hub_startup(app, self)
 
     async def start(self) -> None:
-        await super().start()
+        preload = self._preload_env()
+        saved = {name: os.environ.get(name) for name in preload or {}}
+        # configurable-http-proxy gets a copy of the hub's environment as it starts: nothing else
+        # lets a plugin add a variable, so these are set for that moment and restored at once
+        os.environ.update(preload or {})
+        try:
+            await super().start()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         if self._keeper is not None and self._keeping is None:
             self._keeping = asyncio.ensure_future(self._keeper.keep(self.serve_new_certificate))
 
@@ -52,7 +71,49 @@ class LabProxy(ConfigurableHTTPProxy):
             self._keeper.stop()
         super().stop()
 
+    def _preload_env(self) -> dict[str, str] | None:
+        if self._keeper is None or not self.ssl_cert:
+            return None
+        from labhub.certs.proxy_reload import preload_env
+
+        return preload_env(self.ssl_cert, self.ssl_key, dict(os.environ))
+
     async def serve_new_certificate(self) -> None:
+        """Have configurable-http-proxy serve the renewed certificate: in place, else by a restart."""
+        from labhub.certs.keeper import serial_of
+        from labhub.certs.proxy_reload import local_address, process_has_env, served_serial
+
+        expected = serial_of(Path(self.ssl_cert).read_bytes())
+        preload = self._preload_env()
+        process = self.proxy_process
+        server = Server.from_url(self.public_url)
+        if (
+            preload
+            and not server._unix_socket
+            and process.poll() is None
+            and process_has_env(process.pid, {"LABHUB_TLS_CERT": self.ssl_cert})
+        ):
+            began = time.monotonic()
+            process.send_signal(signal.SIGUSR2)
+            host, domain = local_address(server.ip), self._keeper.settings.domain
+            loop = asyncio.get_running_loop()
+            while time.monotonic() - began < 5:
+                served = await loop.run_in_executor(None, served_serial, host, server.port, domain)
+                if served == expected:
+                    self.log.info(
+                        "labhub: the proxy serves the renewed certificate (serial %s) after %.2f s, "
+                        "without a restart: no connection refused, no route lost",
+                        expected,
+                        time.monotonic() - began,
+                    )
+                    return
+                await asyncio.sleep(0.1)
+            self.log.warning(
+                "labhub: the proxy did not take the renewed certificate in place; restarting it"
+            )
+        await self._restart_for_certificate()
+
+    async def _restart_for_certificate(self) -> None:
         """Restart configurable-http-proxy on the renewed certificate, then put every route back.
 
         Labs keep running; new connections are refused from the old process's exit

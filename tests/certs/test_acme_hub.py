@@ -50,6 +50,19 @@ def restart(hub, after: str = "") -> None:
     hub.start(wait=120)
 
 
+def next_renewal(hub, previous: str, root) -> tuple[str, ConnectionProbe]:
+    """Wait for the next background renewal while a client opens new TLS connections."""
+    with ConnectionProbe(hub.port, DOMAIN, root) as probe:
+        serial = wait_until(
+            lambda: (s := served_serial(hub.port, DOMAIN, root)) != previous and s,
+            60,
+            0.1,
+            what=lambda: "a renewed certificate served:\n" + hub.log_tail(),
+            retry_on=(OSError,),
+        )
+    return serial, probe
+
+
 def test_hub_gets_keeps_and_renews_its_certificate_without_losing_a_lab(
     hub_factory, lab_image, lab_root, lab_prefix, pebble, pebble_root, tmp_path
 ):
@@ -97,20 +110,22 @@ def test_hub_gets_keeps_and_renews_its_certificate_without_losing_a_lab(
     restart(hub, "c.LabAcme.renew_days = 100000\nc.LabAcme.check_interval = 6")
     at_start = served_serial(hub.port, DOMAIN, pebble_root)
     assert at_start != repaired
-    with ConnectionProbe(hub.port, DOMAIN, pebble_root) as probe:
-        renewed = wait_until(
-            lambda: (s := served_serial(hub.port, DOMAIN, pebble_root)) != at_start and s,
-            60,
-            0.1,
-            what=lambda: "a renewed certificate served:\n" + hub.log_tail(),
-            retry_on=(OSError,),
-        )
-        # the routes come back after the proxy listens: wait for the lab through the proxy
-        wait_until(lambda: read_file(hub, "ada", "work/kept.txt"), 30, 0.05, retry_on=(OSError,))
-    print(
-        f"renewal: {probe.failures()} of {len(probe.results)} new connections failed, "
-        f"longest outage {probe.longest_outage():.2f} s"
+    renewed, probe = next_renewal(hub, at_start, pebble_root)
+    # in place: the proxy took the new certificate without refusing a connection or losing a route
+    assert (probe.failures(), len(probe.results) > 20) == (0, True), probe.results[-5:]
+    assert read_file(hub, "ada", "work/kept.txt") == "still here"
+    assert "without a restart: no connection refused, no route lost" in hub.log_text()
+
+    # a proxy command that clears the preload's variables: the proxy is restarted instead
+    restart(
+        hub,
+        'c.ConfigurableHTTPProxy.command = ["env", "-u", "LABHUB_TLS_CERT", "configurable-http-proxy"]',
     )
+    at_start = served_serial(hub.port, DOMAIN, pebble_root)
+    renewed, probe = next_renewal(hub, at_start, pebble_root)
+    # the routes come back after the new proxy listens: wait for the lab through it
+    wait_until(lambda: read_file(hub, "ada", "work/kept.txt"), 30, 0.05, retry_on=(OSError,))
+    print(f"restart: new connections failed for {probe.longest_outage():.2f} s")
     assert probe.longest_outage() < 5
     assert read_file(hub, "ada", "work/kept.txt") == "still here"
     assert "new connections were refused for" in hub.log_text()

@@ -67,3 +67,20 @@ def test_labs_on_host_networking_may_not_be_able_to_take_the_challenge_port():
     assert squattable_ports(ports, 1024) == ["acme_challenge_port (8080)"]
     config.LabAcme.challenge_port = 80
     assert squattable_ports(hub_ports(app, proxy), 1024) == []
+
+
+def test_the_proxy_preload_is_added_to_node_options_only_when_it_can_load(tmp_path):
+    from labhub.certs.proxy_reload import RELOAD_SCRIPT, node_options, preload_env
+
+    assert RELOAD_SCRIPT.is_file()
+    assert node_options("--max-old-space-size=512") == (
+        f"--max-old-space-size=512 --require {RELOAD_SCRIPT}"
+    )
+    spaced = tmp_path / "a folder" / "reload.js"
+    spaced.parent.mkdir()
+    spaced.write_text("")
+    assert node_options("", spaced) is None  # NODE_OPTIONS cannot quote a path
+    assert node_options("", tmp_path / "missing.js") is None
+    env = preload_env("/d/acme/fullchain.pem", "/d/acme/privkey.pem", {})
+    assert env["LABHUB_TLS_CERT"] == "/d/acme/fullchain.pem"
+    assert env["LABHUB_TLS_KEY"] == "/d/acme/privkey.pem"
