@@ -1,6 +1,7 @@
 """How long new connections fail while the proxy starts serving a renewed ACME certificate.
 
-    python3 benchmarks/acme_renewal.py --renewals 10
+    python3 benchmarks/acme_renewal.py --renewals 10             # in place (SIGUSR2)
+    python3 benchmarks/acme_renewal.py --renewals 10 --restart   # the restart fallback
 
 Starts pebble on loopback and a hub wired by configure() with one running lab, then
 forces renewals (acme_renew_days above the certificate's lifetime, a short
@@ -35,6 +36,8 @@ from tests.support.tls import ConnectionProbe, served_serial  # noqa: E402
 from tests.support.waiting import wait_until  # noqa: E402
 
 DOMAIN = "lab.labhub.test"
+#: configurable-http-proxy without LABHUB_TLS_CERT: it cannot reload in place and is restarted
+RESTART_COMMAND = 'c.ConfigurableHTTPProxy.command = ["env", "-u", "LABHUB_TLS_CERT", "configurable-http-proxy"]\n'
 
 
 class LabProbe(ConnectionProbe):
@@ -59,6 +62,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renewals", type=int, default=10)
     parser.add_argument("--interval", type=float, default=4.0, help="acme_check_interval")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="a proxy command that hides the preload's variables: measure the restart fallback",
+    )
     args = parser.parse_args()
     import urllib3
 
@@ -89,9 +97,11 @@ def main() -> int:
         hub.config_path.write_text(
             hub.config_path.read_text()
             + f"\nc.LabAcme.renew_days = 100000\nc.LabAcme.check_interval = {args.interval}\n"
+            + (RESTART_COMMAND if args.restart else "")
         )
         hub.start(wait=120)
         rows = []
+        failed = probes = 0
         serial = served_serial(hub.port, DOMAIN, root)
         for n in range(args.renewals):
             with ConnectionProbe(hub.port, DOMAIN, root, 0.01) as tls, LabProbe(hub, "ada") as lab:
@@ -111,6 +121,8 @@ def main() -> int:
                 time.sleep(0.2)  # a few probes after recovery close the last failing run
             serial = new
             rows.append((tls.longest_outage(), lab.longest_outage()))
+            failed += tls.failures() + lab.failures()
+            probes += len(tls.results) + len(lab.results)
             say(
                 "acme",
                 f"renewal {n + 1}: new connections failed for {rows[-1][0]:.2f} s, "
@@ -118,7 +130,9 @@ def main() -> int:
             )
         assert hub.server_model("ada")["ready"]
         tls_s, lab_s = [r[0] for r in rows], [r[1] for r in rows]
-        print(f"renewals: {len(rows)} (cores: {os.cpu_count()})")
+        print(
+            f"renewals: {len(rows)} (cores: {os.cpu_count()}); failed probes: {failed} of {probes}"
+        )
         print(
             f"new TLS connections failing: median {statistics.median(tls_s):.2f} s, max {max(tls_s):.2f} s"
         )

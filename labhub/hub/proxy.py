@@ -117,7 +117,9 @@ class LabProxy(ConfigurableHTTPProxy):
         """Restart configurable-http-proxy on the renewed certificate, then put every route back.
 
         Labs keep running; new connections are refused from the old process's exit
-        until the new one listens (logged in seconds), and open websockets reconnect.
+        until the new one listens (logged as an upper bound, in seconds), and open
+        websockets reconnect. Uses ConfigurableHTTPProxy's own process helpers, as its
+        ``check_running`` does when the proxy has died.
         """
         began = time.monotonic()
         self.log.info("labhub: restarting the proxy to serve the renewed certificate")
@@ -134,8 +136,8 @@ class LabProxy(ConfigurableHTTPProxy):
         listening = time.monotonic()
         await self.restore_routes()
         self.log.info(
-            "labhub: the proxy serves the renewed certificate; new connections were refused "
-            "for %.2f s, routes were back %.2f s later (%.2f s in all)",
+            "labhub: the proxy serves the renewed certificate after a restart; it was down for "
+            "at most %.2f s, routes were back %.2f s later (%.2f s in all)",
             listening - refused_from,
             time.monotonic() - listening,
             time.monotonic() - began,
