@@ -62,7 +62,11 @@ class ChallengeServer:
             ) from None
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name="labhub-acme-challenge", daemon=True
+            # a short poll: stopping the hub waits for it
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="labhub-acme-challenge",
+            daemon=True,
         )
 
     def start(self) -> ChallengeServer:
