@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -148,6 +149,7 @@ def main() -> int:
             for c in client.api.containers(all=True, filters={"name": prefix}):
                 client.api.remove_container(c["Id"], force=True, v=True)
         pebble.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
