@@ -163,7 +163,29 @@ def check_lab_root(c: Config) -> str:
     return f"{WARN}: {found}, but {warning}" if warning else found
 
 
+def check_acme_certificate(c: Config) -> str:
+    """Days until the ACME certificate expires, and whether the hub will renew it at its next check."""
+    from labhub.certs.keeper import acme_settings
+    from labhub.certs.store import StoreError, stored_certificate
+
+    settings = acme_settings(c)
+    try:
+        info = stored_certificate(settings.files, settings.domain)
+    except StoreError as err:
+        return f"{WARN}: {err}; the hub orders one from {settings.request.directory} at start"
+    days = f"{info.days_left:.0f} days until expiry"
+    when = f"{info.not_after:%Y-%m-%d}"
+    if info.days_left < settings.renew_days:
+        return (
+            f"{WARN}: ACME certificate for {settings.domain}: {days} ({when}), due: fewer than "
+            f"{settings.renew_days:g} remain, the hub renews it at its next check"
+        )
+    return f"ACME certificate for {settings.domain}: {days} ({when}), renewed {settings.renew_days:g} days before"
+
+
 def check_certificate_files(c: Config) -> str:
+    if c.LabAcme.get("domain"):
+        return check_acme_certificate(c)
     cert, key = c.JupyterHub.get("ssl_cert", ""), c.JupyterHub.get("ssl_key", "")
     if not cert and not key:
         raise CheckFailed(

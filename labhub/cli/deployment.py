@@ -53,6 +53,9 @@ class Deployment:
     offline: bool = False
     lab_uid: int = DEFAULT_LAB_UID
     lab_gid: int = DEFAULT_LAB_GID
+    #: the hub's DNS name when its certificate comes from an ACME CA (``--acme``), and the contact
+    acme_domain: str = ""
+    acme_email: str = ""
 
     @property
     def hub_base_image(self) -> str:
@@ -66,6 +69,28 @@ class Deployment:
     def uid_strategy(self) -> str:
         # docker-stacks images switch user in their start.sh; the offline image runs as the lab uid
         return "direct" if self.offline else "docker-stacks"
+
+
+def acme_env(deployment: Deployment) -> str:
+    """The .env lines of the HTTPS certificate: ACME settings, or them commented out."""
+    lines = [
+        f"LABHUB_ACME_DOMAIN={deployment.acme_domain}",
+        f"LABHUB_ACME_EMAIL={deployment.acme_email}",
+        "LABHUB_ACME_CHALLENGE_PORT=80",
+        "# LABHUB_ACME_DIRECTORY=https://ca.internal.example/acme/acme/directory",
+        "# LABHUB_ACME_CA_BUNDLE=/srv/jupyterhub/data/acme-ca.pem",
+    ]
+    if deployment.acme_domain:
+        intro = (
+            f"# From an ACME CA (Let's Encrypt unless LABHUB_ACME_DIRECTORY says otherwise) for\n"
+            f"# {deployment.acme_domain}: its DNS name must point to this machine and port 80 reach it."
+        )
+        return intro + "\n" + "\n".join(lines)
+    intro = (
+        "# A self-signed certificate in ssl/ (labhub cert). To have one from an ACME CA instead,\n"
+        "# set the hub's DNS name below (it must point to this machine, port 80 open)."
+    )
+    return intro + "\n" + "\n".join("# " + line.removeprefix("# ") for line in lines)
 
 
 def new_secrets() -> dict[str, str]:
@@ -92,6 +117,9 @@ def render_files(
         hub_image=deployment.hub_image,
         hub_base_image=deployment.hub_base_image,
         lab_base_image=deployment.lab_base_image,
+        # a certificate from a public CA names the standard HTTPS port
+        port=443 if deployment.acme_domain else 8443,
+        acme=acme_env(deployment),
         **secret_values,
     )
     return files

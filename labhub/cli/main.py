@@ -287,6 +287,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             offline=args.offline,
             lab_uid=args.lab_uid,
             lab_gid=args.lab_gid,
+            acme_domain=args.acme or "",
+            acme_email=args.acme_email or "",
         )
         hosts = args.host or ["localhost", "127.0.0.1", socket.gethostname()]
         placed = write_deployment(target, deployment, hosts, wheel)
@@ -383,6 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--upgrade",
         action="store_true",
         help="only replace the labhub wheel of an existing deployment in DIR; keep everything else",
+    )
+    # --- certificates from an ACME CA (labhub.certs) ---
+    init.add_argument(
+        "--acme",
+        metavar="DOMAIN",
+        default="",
+        help="the hub's DNS name: obtain and renew its certificate from an ACME CA (HTTP-01, port 80)",
+    )
+    init.add_argument(
+        "--acme-email", metavar="ADDR", default="", help="contact address for the ACME account"
     )
     init.set_defaults(func=cmd_init)
 

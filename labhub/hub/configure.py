@@ -169,6 +169,48 @@ def _idle_culler(w: _Writer, timeout: int) -> None:
     w.c.JupyterHub.load_roles = _set_named(roles, role)
 
 
+def _acme(w: _Writer, v: dict[str, Any]) -> None:
+    """Certificates from an ACME CA: LabAcme's settings, and the hub's HTTPS files where it keeps them."""
+    from labhub.certs.store import acme_files
+
+    domain = v["acme_domain"]
+    if v["ssl_cert"]:
+        raise LabConfigError(
+            "Set acme_domain or ssl_cert, not both: with acme_domain the hub obtains its own "
+            "certificate, which ssl_cert would replace."
+        )
+    if "/" in domain or ":" in domain or domain.startswith("*") or "." not in domain:
+        raise LabConfigError(
+            f"acme_domain must be the hub's DNS name such as lab.example.org, not {domain!r} "
+            "(no scheme, port or wildcard: HTTP-01 cannot validate a wildcard)."
+        )
+    if not v["acme_directory"].startswith(("https://", "http://")):
+        raise LabConfigError(f"acme_directory must be a URL, not {v['acme_directory']!r}.")
+    if v["acme_ca_bundle"] and not os.path.isfile(v["acme_ca_bundle"]):
+        raise LabConfigError(f"acme_ca_bundle {v['acme_ca_bundle']} is not a file.")
+    if not 1 <= v["acme_challenge_port"] <= 65535:
+        raise LabConfigError(
+            f"acme_challenge_port must be between 1 and 65535, not {v['acme_challenge_port']}."
+        )
+    for key in ("acme_renew_days", "acme_check_interval"):
+        if v[key] <= 0:
+            raise LabConfigError(f"{key} must be more than 0, not {v[key]}.")
+    files = acme_files(v["data_dir"])
+    w.put("JupyterHub", "ssl_cert", str(files.cert), "acme_domain")
+    w.put("JupyterHub", "ssl_key", str(files.key), "acme_domain")
+    w.put("LabAcme", "data_dir", v["data_dir"], "acme_domain")
+    for option in (
+        "acme_domain",
+        "acme_email",
+        "acme_directory",
+        "acme_ca_bundle",
+        "acme_challenge_port",
+        "acme_renew_days",
+        "acme_check_interval",
+    ):
+        w.put("LabAcme", option.removeprefix("acme_"), v[option], option)
+
+
 def configure(c: Any, **options: Any) -> dict[str, Any]:
     """Wire a complete lab into the JupyterHub config ``c``; return the resolved options.
 
@@ -209,6 +251,8 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
     if v["ssl_cert"]:
         w.put("JupyterHub", "ssl_cert", v["ssl_cert"], "ssl_cert")
         w.put("JupyterHub", "ssl_key", v["ssl_key"], "ssl_key")
+    if v["acme_domain"]:
+        _acme(w, v)
     # a hub restart must not stop the labs people are working in
     w.put("JupyterHub", "cleanup_servers", False)
     w.put("JupyterHub", "shutdown_on_logout", v["shutdown_on_logout"], "shutdown_on_logout")

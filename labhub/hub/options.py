@@ -59,6 +59,11 @@ DEFAULT_OIDC_SCOPES = ("openid", "profile", "email")
 DEFAULT_OIDC_USERNAME_CLAIM = "preferred_username"
 DEFAULT_OIDC_GROUPS_CLAIM = "groups"
 DEFAULT_OIDC_PROVIDER_NAME = "single sign-on"
+#: ACME (labhub.certs): Let's Encrypt's production directory, where the CA asks for HTTP-01, when to renew
+DEFAULT_ACME_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+DEFAULT_ACME_CHALLENGE_PORT = 80
+DEFAULT_ACME_RENEW_DAYS = 30.0
+DEFAULT_ACME_CHECK_INTERVAL = 12 * 3600.0
 #: how a boolean environment variable (LABHUB_*, DEV_MODE) says yes or no
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off", "")
@@ -466,6 +471,50 @@ OPTIONS: tuple[Option, ...] = (
         "",
         "an image file shown on the login page and in the hub's header",
         (f"{_HUB}.logo_file", f"{_HUB}.template_vars"),
+    ),
+    # --- certificates from an ACME CA (labhub.certs) ---
+    Option(
+        "acme_domain",
+        str,
+        "",
+        "the hub's DNS name; turns on certificates from an ACME CA (HTTP-01)",
+        ("LabAcme.domain", f"{_HUB}.ssl_cert", f"{_HUB}.ssl_key"),
+    ),
+    Option("acme_email", str, "", "contact address for the ACME account", ("LabAcme.email",)),
+    Option(
+        "acme_directory",
+        str,
+        DEFAULT_ACME_DIRECTORY,
+        "ACME directory URL (Let's Encrypt, step-ca, an internal CA)",
+        ("LabAcme.directory",),
+    ),
+    Option(
+        "acme_ca_bundle",
+        str,
+        "",
+        "PEM file with the TLS roots of a private ACME server",
+        ("LabAcme.ca_bundle",),
+    ),
+    Option(
+        "acme_challenge_port",
+        int,
+        DEFAULT_ACME_CHALLENGE_PORT,
+        "port where the HTTP-01 answer is served",
+        ("LabAcme.challenge_port",),
+    ),
+    Option(
+        "acme_renew_days",
+        float,
+        DEFAULT_ACME_RENEW_DAYS,
+        "renew when fewer days than this remain",
+        ("LabAcme.renew_days",),
+    ),
+    Option(
+        "acme_check_interval",
+        float,
+        DEFAULT_ACME_CHECK_INTERVAL,
+        "seconds between renewal checks",
+        ("LabAcme.check_interval",),
     ),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

@@ -11,6 +11,7 @@ from traitlets.config import Configurable
 
 from labhub.hub import identity
 from labhub.hub.options import (
+    DEFAULT_ACME_CHALLENGE_PORT,
     HOST_HTTP_PORT,
     HOST_HTTPS_PORT,
     HOST_HUB_PORT,
@@ -104,11 +105,16 @@ def hub_ports(app: Any, proxy: Any) -> dict[str, int | None]:
     """The ports the hub and its proxy listen on, by the setting that chooses each."""
     hub = getattr(app, "hub", None)
     hub_port = url_port(getattr(hub, "bind_url", "")) if hub is not None else None
-    return {
+    ports = {
         "hub_port": hub_port or getattr(app, "hub_port", None),
         "ConfigurableHTTPProxy.api_url": url_port(getattr(proxy, "api_url", "")),
         "port": url_port(getattr(app, "bind_url", "")) or getattr(app, "port", None),
     }
+    acme = getattr(app, "config", {}).get("LabAcme", {})
+    if acme.get("domain"):
+        # a lab holding the challenge port while the hub restarts could get the hub's certificate
+        ports["acme_challenge_port"] = acme.get("challenge_port", DEFAULT_ACME_CHALLENGE_PORT)
+    return ports
 
 
 def read_unprivileged_port_start(path: str = UNPRIVILEGED_PORT_START) -> int:
