@@ -325,4 +325,26 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
 
     # --- idle culling -------------------------------------------------------
     _idle_culler(w, v["idle_timeout"])
+
+    # --- usage records, the usage page and the folder notice (labhub.usage) ------------
+    _usage(w, spawner, data_dir, v["personal_folder_soft_limit"])
     return v
+
+
+def _usage(w: _Writer, spawner: str, data_dir: Path, soft_limit: str) -> None:
+    from jupyterhub.traitlets import ByteSpecification
+
+    from labhub.usage.page import wire_usage_page
+    from labhub.usage.store import RECORDS_FILE
+
+    w.put(spawner, "usage_records_file", str(data_dir / RECORDS_FILE), "data_dir")
+    if soft_limit:
+        w.put(spawner, "personal_folder_soft_limit", soft_limit, "personal_folder_soft_limit")
+    limit = w.current(spawner, "personal_folder_soft_limit")
+    try:
+        limit = ByteSpecification(allow_none=True).validate(None, limit)
+    except Exception:
+        raise LabConfigError(
+            f"personal_folder_soft_limit must be a size such as 20G or 512M, not {limit!r}."
+        ) from None
+    wire_usage_page(w.c, w.current(spawner, "usage_records_file"), limit)
