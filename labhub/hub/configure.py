@@ -342,7 +342,7 @@ def _usage(w: _Writer, spawner: str, data_dir: Path, soft_limit: str) -> None:
         w.put(spawner, "personal_folder_soft_limit", soft_limit, "personal_folder_soft_limit")
     limit = w.current(spawner, "personal_folder_soft_limit")
     try:
-        limit = ByteSpecification(allow_none=True).validate(None, limit)
+        limit = None if limit in (None, "") else ByteSpecification().validate(None, limit)
     except Exception:
         raise LabConfigError(
             f"personal_folder_soft_limit must be a size such as 20G or 512M, not {limit!r}."
