@@ -131,6 +131,8 @@ class UsageStore:
                         return
                     metadata.create_all(conn)
                     conn.execute(version_table.insert().values(version=SCHEMA_VERSION))
+                    # who worked when, and in which groups: for the hub's account only
+                    os.chmod(self.path, 0o600)
                     return
                 found = conn.execute(sa.select(version_table.c.version)).scalar()
                 if found is None or found > SCHEMA_VERSION:

@@ -39,9 +39,10 @@ def test_unknown_accounting_stays_null_never_zero(tmp_path):
     assert closed.cpu_seconds is None and closed.peak_memory_bytes is None
 
 
-def test_records_survive_reopening(tmp_path):
+def test_records_survive_reopening_and_only_the_hub_reads_them(tmp_path):
     path = str(tmp_path / "u.sqlite")
     UsageStore(path).add(record())
+    assert (tmp_path / "u.sqlite").stat().st_mode & 0o777 == 0o600
     assert [r.key for r in UsageStore(path).open_records()] == ["k1"]
 
 
