@@ -212,7 +212,12 @@ def hours_per_day(
 
 def plot(records: list[LabRecord], since: float, now: float, path: str) -> None:
     """A stacked bar chart of lab hours per group per day, titled and labelled to stand alone."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ReportError(
+            "--plot needs matplotlib: pip install 'jupyterhub-labhub[plot]'."
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
