@@ -225,7 +225,7 @@ def plot(records: list[LabRecord], since: float, now: float, path: str) -> None:
     per_group = hours_per_day(records, since, now)
     day_count = int((now - since) // DAY) + 1
     days = [time.strftime("%Y-%m-%d", time.gmtime(since + i * DAY)) for i in range(day_count)]
-    figure, axes = plt.subplots(figsize=(max(6, 0.35 * len(days) + 3), 4.5))
+    figure, axes = plt.subplots(figsize=(max(7, 0.35 * len(days) + 5), 4.5))
     bottom = [0.0] * len(days)
     for group in sorted(per_group, key=lambda g: -sum(per_group[g].values())):
         heights = [per_group[group].get(day, 0.0) for day in days]
@@ -235,7 +235,8 @@ def plot(records: list[LabRecord], since: float, now: float, path: str) -> None:
     axes.set_title(f"Lab hours per group per day, {days[0]} to {days[-1]} (UTC)")
     axes.set_xlabel("day (UTC)")
     axes.set_ylabel("lab hours")
-    axes.legend(title="group (total)", fontsize="small")
+    # beside the bars, never over them
+    axes.legend(title="group (total)", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     axes.tick_params(axis="x", labelrotation=60, labelsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -244,3 +244,36 @@ def test_prometheus_scrapes_the_metrics_and_users_see_only_their_own_usage(
     assert 'data-user="ann"' in page and 'data-user="ben"' in page
     other = boss.session.get(f"{hub.url}/hub/usage?user=ann", timeout=30)
     assert other.status_code == 200 and "Usage of ann since" in other.text
+
+
+@pytest.mark.docker
+@pytest.mark.swarm
+def test_a_swarm_lab_has_times_and_the_accounting_this_engine_sees(
+    swarm, hub_factory, lab_image, lab_root, lab_prefix, tmp_path
+):
+    """On a one-node swarm the hub's engine runs the task: CPU and memory are read as on Docker."""
+    lab_root.mkdir()  # the shared storage every node has; the folder task makes the rest
+    records = str(tmp_path / "labhub-usage.sqlite")
+    extra = f"""
+    c.LabSwarmSpawner.placement_constraints = ["node.role == manager"]
+    c.LabSwarmSpawner.usage_records_file = {records!r}
+    c.LabSwarmSpawner.usage_sample_interval = 1
+    """
+    config = lab_spawner_config(lab_image, lab_root, lab_prefix, extra).replace(
+        "LabDockerSpawner", "LabSwarmSpawner"
+    )
+    hub = hub_factory(config)
+    hub.spawn("alice")
+    wait_until(
+        lambda: only_record(records, "alice").cpu_seconds,
+        30,
+        what="a reading of the swarm task's container",
+    )
+    hub.stop_server("alice")
+    record = wait_until(
+        lambda: (r := only_record(records, "alice")).stopped and r, 30, what="the record closed"
+    )
+    print(f"\nswarm lab: {record.cpu_seconds:.2f} CPU-s, peak {record.peak_memory_bytes} B")
+    assert record.engine == "swarm" and record.stop_reason == "admin"
+    assert record.stopped > record.started and record.cpu_seconds > 0
+    assert record.peak_memory_bytes > 10 * 1024**2
