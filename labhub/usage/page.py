@@ -9,6 +9,7 @@ a page walks no folder and asks Docker nothing.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ NOTICE_VAR = "labhub_usage_notice"
 def month_start(now: float) -> float:
     """The first second of ``now``'s month, UTC."""
     t = time.gmtime(now)
-    return time.mktime((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, 0)) - time.timezone
+    return float(calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ counted in ``unknown``, never added as zero.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import json
@@ -41,7 +42,7 @@ def parse_since(text: str, now: float) -> float:
     if found:
         return now - float(found.group(1)) * _UNIT_SECONDS[found.group(2)]
     try:
-        return time.mktime(time.strptime(text.strip(), "%Y-%m-%d")) - time.timezone
+        return float(calendar.timegm(time.strptime(text.strip(), "%Y-%m-%d")))
     except ValueError:
         raise ReportError(
             f"--since must be a span such as 30d, 12h or 2w, or a date such as 2026-11-01, "

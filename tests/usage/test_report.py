@@ -182,3 +182,15 @@ def test_the_default_data_dir_is_labhub_data_dir(tmp_path, monkeypatch, capsys):
     write_records(tmp_path, [lab("x", "dora", 1, ago_days=0.5, now=time.time())])
     assert main(["report"]) == 0
     assert "dora" in capsys.readouterr().out
+
+
+def test_since_as_a_span_or_a_utc_date():
+    assert report.parse_since("30d", NOW) == NOW - 30 * DAY
+    assert report.parse_since("12h", NOW) == NOW - 12 * 3600
+    assert report.parse_since("2026-11-01", NOW) == 1_793_491_200.0  # midnight UTC
+
+
+def test_the_usage_page_counts_from_the_first_of_the_month_utc():
+    from labhub.usage.page import month_start
+
+    assert month_start(1_795_982_092.0) == 1_793_491_200.0  # 2026-11-29 -> 2026-11-01 00:00 UTC
