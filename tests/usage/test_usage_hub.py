@@ -277,3 +277,26 @@ def test_a_swarm_lab_has_times_and_the_accounting_this_engine_sees(
     assert record.engine == "swarm" and record.stop_reason == "admin"
     assert record.stopped > record.started and record.cpu_seconds > 0
     assert record.peak_memory_bytes > 10 * 1024**2
+
+
+@pytest.mark.docker
+@pytest.mark.reliability
+def test_a_hub_with_a_corrupt_records_file_starts_keeps_it_and_records_anew(
+    hub_factory, lab_image, lab_root, lab_prefix, tmp_path
+):
+    records = tmp_path / "labhub-usage.sqlite"
+    records.write_bytes(b"SQLite format 3\x00" + b"\xfe" * 8192)
+    damaged = records.read_bytes()
+    config = configured_config(
+        lab_image,
+        lab_root,
+        lab_prefix,
+        before=f"c.LabDockerSpawner.usage_records_file = {str(records)!r}",
+    )
+    hub = hub_factory(config)  # answers its API: it started
+    (kept,) = wait_until(lambda: list(tmp_path.glob("labhub-usage.sqlite.unreadable-*")), 30)
+    assert kept.read_bytes() == damaged
+    said = [line for line in hub.log_text().splitlines() if "labhub: usage records" in line]
+    print(f"\n{said[0]}")
+    assert len(said) == 1 and said[0].endswith(f"kept it as {kept} and started a new file.")
+    assert UsageStore(str(records)).records() == []  # the new file is a records file
