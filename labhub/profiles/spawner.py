@@ -212,8 +212,9 @@ class LabProfileMixin(LabSpawnerMixin):
             raise
 
     async def stop(self, now: bool = False) -> None:
-        # first: the record's last reading needs the container, and its reason the request
-        await self.lab_usage.stopping(self.user.name, self.object_id)
+        if self._lab_usage is not None:
+            # first: the record's last reading needs the container, and its reason the request
+            await self._lab_usage.stopping(self.user.name, self.object_id)
         try:
             await super().stop(now=now)
         finally:
@@ -223,11 +224,13 @@ class LabProfileMixin(LabSpawnerMixin):
         status = await super().poll()
         if status is not None and not self._spawn_pending:
             self.release_gpus()  # a lab that died gives its GPUs back at once
-            self.lab_usage.died()
+            if self._lab_usage is not None:
+                self._lab_usage.died()
         return status
 
     # --- usage records ------------------------------------------------------------------
 
+    #: made by the first start or restored state; a spawner that never ran a lab opens no file
     _lab_usage: LabUsage | None = None
 
     @property
@@ -274,8 +277,8 @@ class LabProfileMixin(LabSpawnerMixin):
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
-        if self.lab_usage.key:
-            state["usage_record"] = self.lab_usage.key
+        if self._lab_usage is not None and self._lab_usage.key:
+            state["usage_record"] = self._lab_usage.key
         if self.object_id and self._gpu_ids:
             state["gpu_ids"] = list(self._gpu_ids)
             if self._gpu_shared:
