@@ -16,3 +16,8 @@ def share_dir() -> Path:
         if installed.is_dir():
             return installed
     raise FileNotFoundError("labhub's data folder share/labhub is missing; reinstall labhub.")
+
+
+def hub_pages_dir() -> Path:
+    """labhub's hub page templates (login.html, page.html, usage.html), each extending JupyterHub's."""
+    return share_dir() / "pages"

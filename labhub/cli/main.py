@@ -32,7 +32,14 @@ from labhub.cli.image import (
     build_offline_image,
     image_exists,
 )
-from labhub.hub.options import DEFAULT_IP, DEFAULT_LAB_GID, DEFAULT_LAB_UID, DUMMY, HTTPS_PORT
+from labhub.hub.options import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_IP,
+    DEFAULT_LAB_GID,
+    DEFAULT_LAB_UID,
+    DUMMY,
+    HTTPS_PORT,
+)
 
 
 class CommandError(Exception):
@@ -328,6 +335,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_checks(args.config)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from labhub.usage.report import ReportError, run_report
+
+    try:
+        print(run_report(args.data_dir, args.since, args.by, args.format, args.plot or ""))
+    except ReportError as err:
+        raise CommandError(str(err)) from None
+    if args.plot:
+        _say(f"plot written to {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labhub", description="A JupyterHub data-science lab for a team."
@@ -425,6 +444,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--force", action="store_true", help="rebuild even if the image exists")
     build.set_defaults(func=cmd_build_image)
+
+    # usage records (labhub.usage): read from the file, no running hub needed
+    report = sub.add_parser("report", help="who used what: lab, CPU and GPU hours from the records")
+    report.add_argument(
+        "--since", default="30d", help="a span (30d, 12h, 2w) or a date (2026-11-01); default 30d"
+    )
+    report.add_argument("--by", default="user", choices=("user", "group", "profile", "image"))
+    report.add_argument("--format", default="table", choices=("table", "csv", "json"))
+    report.add_argument("--plot", metavar="PNG", help="also draw lab hours per group per day")
+    report.add_argument(
+        "--data-dir",
+        default=os.environ.get("LABHUB_DATA_DIR", DEFAULT_DATA_DIR),
+        help="the hub's data_dir, where labhub-usage.sqlite is (default: LABHUB_DATA_DIR, "
+        f"else {DEFAULT_DATA_DIR})",
+    )
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -381,6 +381,9 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
 
     # --- idle culling -------------------------------------------------------
     _idle_culler(w, v["idle_timeout"])
+
+    # --- usage records, the usage page and the folder notice (labhub.usage) ------------
+    _usage(w, spawner, data_dir, v["personal_folder_soft_limit"])
     return v
 
 
@@ -400,7 +403,7 @@ _OIDC_TRAITS = (
 def _oidc_and_login_page(w: _Writer, v: dict[str, Any]) -> None:
     """OIDC mode's traits, the public URL, and the lab's name, message and logo on the login page."""
     from labhub.auth.oidc_login import callback_from_public_url
-    from labhub.paths import share_dir
+    from labhub.paths import hub_pages_dir
 
     a = "LabAuthenticator"
     for option in _OIDC_TRAITS:
@@ -419,7 +422,7 @@ def _oidc_and_login_page(w: _Writer, v: dict[str, Any]) -> None:
             raise LabConfigError(f"logo {v['logo']} is not a file.")
         w.put("JupyterHub", "logo_file", v["logo"], "logo")
     # labhub's login.html extends JupyterHub's; an admin's own template folders come first
-    pages = str(share_dir() / "pages")
+    pages = str(hub_pages_dir())
     paths = list(w.current("JupyterHub", "template_paths", []))
     if pages not in paths:
         w.c.JupyterHub.template_paths = [*paths, pages]
@@ -433,3 +436,22 @@ def _oidc_and_login_page(w: _Writer, v: dict[str, Any]) -> None:
         if option in w.explicit or key not in page_vars:
             page_vars[key] = value
     w.c.JupyterHub.template_vars = page_vars
+
+
+def _usage(w: _Writer, spawner: str, data_dir: Path, soft_limit: str) -> None:
+    from jupyterhub.traitlets import ByteSpecification
+
+    from labhub.usage.page import wire_usage_page
+    from labhub.usage.store import RECORDS_FILE
+
+    w.put(spawner, "usage_records_file", str(data_dir / RECORDS_FILE), "data_dir")
+    if soft_limit:
+        w.put(spawner, "personal_folder_soft_limit", soft_limit, "personal_folder_soft_limit")
+    limit = w.current(spawner, "personal_folder_soft_limit")
+    try:
+        limit = None if limit in (None, "") else ByteSpecification().validate(None, limit)
+    except Exception:
+        raise LabConfigError(
+            f"personal_folder_soft_limit must be a size such as 20G or 512M, not {limit!r}."
+        ) from None
+    wire_usage_page(w.c, w.current(spawner, "usage_records_file"), limit)

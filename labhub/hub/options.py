@@ -516,6 +516,14 @@ OPTIONS: tuple[Option, ...] = (
         "seconds between renewal checks",
         ("LabAcme.check_interval",),
     ),
+    # usage records, each user's usage page and the personal-folder notice (labhub.usage)
+    Option(
+        "personal_folder_soft_limit",
+        str,
+        "",
+        "personal-folder size over which a user sees a notice, e.g. 20G (never enforced)",
+        (f"{_SPAWNER}.personal_folder_soft_limit", f"{_HUB}.extra_handlers"),
+    ),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 SPAWNER_SECTION = _SPAWNER

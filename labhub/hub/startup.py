@@ -256,4 +256,7 @@ def _run_hub_startup(app: Any, proxy: Any) -> Any:
             start_warm_pool()
         except PoolMountError as err:
             refuse_to_start(app.log, str(err))
+    if getattr(spawner, "record_usage", False):
+        # labs still running from before a restart are sampled again, folders measured
+        spawner.lab_usage.recorder.ensure_running()
     return spawner

@@ -115,6 +115,11 @@ def pool_for(devices: Iterable[str]) -> GpuPool:
     return _POOLS[key]
 
 
+def all_pools() -> list[GpuPool]:
+    """Every GPU pool of this hub (for its metrics)."""
+    return list(_POOLS.values())
+
+
 def device_requests(ids: Iterable[str]) -> list[dict[str, Any]]:
     """docker-py ``device_requests`` for exactly these NVIDIA devices (never ``count=-1``)."""
     ids = list(ids)

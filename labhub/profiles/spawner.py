@@ -11,16 +11,21 @@ pure, in :mod:`labhub.profiles.rules` and :mod:`labhub.profiles.gpus`.
 
 from __future__ import annotations
 
+import functools
+import time
 from typing import Any
 
 from docker.errors import APIError
 from tornado import web
 from traitlets import Enum, List, TraitError, Unicode, default, validate
 
+from labhub.lab import build, engine_limits
 from labhub.profiles import gpus
 from labhub.profiles import rules as profiles
 from labhub.spawner.lifecycle import LabSpawnerMixin, check_overrides
-from labhub.spawner.settings import LabSpawnError
+from labhub.spawner.settings import LabSpawnError, settings_from_traits
+from labhub.usage import recorder
+from labhub.usage.lab_usage import LabFacts, LabUsage
 
 
 def _refuse(status: int, message: str) -> web.HTTPError:
@@ -186,11 +191,14 @@ class LabProfileMixin(LabSpawnerMixin):
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> tuple[str, int]:
+        began = time.monotonic()
         profile = self.select_lab_profile()
         self.use_lab_profile(profile)  # this spawn's settings, read once with the profile merged in
         self.hold_gpus(profile)
         try:
-            return await super().start()
+            ip_port = await super().start()
+            self.lab_usage.started(self.lab_facts(profile), time.monotonic() - began)
+            return ip_port
         except APIError as err:
             self.release_gpus()
             message = gpus.runtime_missing_message(str(err.explanation or err))
@@ -204,6 +212,9 @@ class LabProfileMixin(LabSpawnerMixin):
             raise
 
     async def stop(self, now: bool = False) -> None:
+        if self._lab_usage is not None:
+            # first: the record's last reading needs the container, and its reason the request
+            await self._lab_usage.stopping(self.user.name, self.object_id)
         try:
             await super().stop(now=now)
         finally:
@@ -213,10 +224,61 @@ class LabProfileMixin(LabSpawnerMixin):
         status = await super().poll()
         if status is not None and not self._spawn_pending:
             self.release_gpus()  # a lab that died gives its GPUs back at once
+            if self._lab_usage is not None:
+                self._lab_usage.died()
         return status
+
+    # --- usage records ------------------------------------------------------------------
+
+    #: made by the first start or restored state; a spawner that never ran a lab opens no file
+    _lab_usage: LabUsage | None = None
+
+    @property
+    def lab_usage(self) -> LabUsage:
+        """This spawner's side of the hub's usage records (:mod:`labhub.usage`)."""
+        if self._lab_usage is None:
+            made = None
+            if self.record_usage:
+                made = recorder.recorder_for(
+                    self.usage_records_file, self.usage_settings, self.client, self.log
+                )
+            self._lab_usage = LabUsage(made)
+        return self._lab_usage
+
+    def usage_settings(self) -> recorder.UsageSettings:
+        """The recorder's settings, read from the traits (once per hub: the recorder is shared)."""
+        settings = settings_from_traits(self)
+        return recorder.UsageSettings(
+            records_file=self.usage_records_file,
+            sample_interval=self.usage_sample_interval,
+            folder_interval=self.folder_size_interval,
+            folder_timeout=self.folder_size_timeout,
+            soft_limit=self.personal_folder_soft_limit,
+            personal_folder=functools.partial(build.personal_folder, settings),
+        )
+
+    def lab_facts(self, profile: profiles.Profile | None) -> LabFacts:
+        """The started lab as plain values for its usage record."""
+        gpu_count = len(self._gpu_ids)
+        if not self.hub_assigns_gpus and profile is not None and profile.gpus:
+            gpu_count = profile.exclusive_gpus  # Swarm reserves a count; it picks the devices
+        return LabFacts(
+            user=self.user.name,
+            server_name=getattr(self, "name", "") or "",
+            groups=tuple(self.user_group_names()),
+            profile=profile.slug if profile else "",
+            image=self.lab_image(),
+            gpus=self._gpu_ids,
+            gpu_count=gpu_count,
+            engine=engine_limits.engine_of(type(self)) or "docker",
+            object_id=self.object_id,
+            warm=bool(getattr(self, "warm_slot", "")),
+        )
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
+        if self._lab_usage is not None and self._lab_usage.key:
+            state["usage_record"] = self._lab_usage.key
         if self.object_id and self._gpu_ids:
             state["gpu_ids"] = list(self._gpu_ids)
             if self._gpu_shared:
@@ -225,6 +287,8 @@ class LabProfileMixin(LabSpawnerMixin):
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
+        if state.get("usage_record"):
+            self.lab_usage.restore(state["usage_record"])
         if state.get("gpu_ids") and self.hub_assigns_gpus:
             shared = bool(state.get("gpu_shared"))
             kept = self.gpu_pool().restore(self.object_name, state["gpu_ids"], shared=shared)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -35,6 +36,7 @@ from labhub.lab.names import folder_helper_name, lab_object_name, user_folder_na
 from labhub.lab.settings import LabSettings, check_settings, merge_profile
 from labhub.profiles.rules import Profile
 from labhub.spawner.settings import LabSpawnError, LabTraits, settings_from_traits
+from labhub.usage import metrics
 
 __all__ = ["OVERRIDE_SETTINGS", "LabSpawnerMixin", "check_overrides"]
 
@@ -645,8 +647,11 @@ class LabSpawnerMixin(LabTraits):
                 "This username contains a NUL character, which a lab container cannot carry; "
                 "ask the lab admin to rename the user."
             )
+        began = time.monotonic()
         await self.prepare_lab_folders()
         self._lab_teams = await self.prepare_team_folders()
+        if self.lab_settings().prepare_folders:
+            metrics.FOLDER_PREPARATION.observe(time.monotonic() - began)
         shares = self.lab_settings().cifs_shares
         if shares:
             names = ", ".join(share.name for share in shares)

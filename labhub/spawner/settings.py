@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from jupyterhub.traitlets import ByteSpecification
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, Union, default, validate
 from traitlets.config import LoggingConfigurable
 
@@ -27,6 +28,7 @@ from labhub.lab import teams
 from labhub.lab.settings import EXTRA_SETTINGS, LabSettings
 from labhub.lab.specs import UID_STRATEGIES
 from labhub.paths import share_dir
+from labhub.usage.store import RECORDS_FILE
 
 
 class LabSpawnError(RuntimeError):
@@ -288,6 +290,62 @@ class LabTraits(LoggingConfigurable):
     @validate("gateway_url")
     def _valid_url(self, proposal: Any) -> str:
         return checks.gateway_url(proposal.value)
+
+    # --- usage records and personal-folder sizes (labhub.usage) -----------------------
+
+    record_usage = Bool(
+        True,
+        config=True,
+        help="""Keep a usage record of every lab (user, groups, profile, image, GPUs, start,
+        stop and why, CPU-seconds, peak memory, warm or cold start) in
+        ``usage_records_file``, for ``labhub report`` and each user's /hub/usage page.
+        Written in the background, never on a spawn.""",
+    )
+    usage_records_file = Unicode(
+        config=True,
+        help="""SQLite file of the usage records. configure() puts it in data_dir
+        (``labhub-usage.sqlite``); default: that name in the hub's working directory,
+        where JupyterHub's own default database lives too.""",
+    )
+    usage_sample_interval = Float(
+        300.0,
+        config=True,
+        help="""Seconds between two readings of each running lab's CPU-seconds and peak
+        memory. A lab that dies, or a hub that is killed, loses at most this much of its
+        accounting; each reading is one Docker stats call per lab.""",
+    )
+    personal_folder_soft_limit = ByteSpecification(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Size a personal folder should stay under, such as ``20G``. A user over it
+        sees a notice on their usage page and at login; nothing is deleted or refused
+        (there is no hard quota: docs/usage.md says why). None (default): no notice.""",
+    )
+    folder_size_interval = Float(
+        600.0,
+        config=True,
+        help="""Seconds between two background measurements of the personal folders
+        (never on a spawn).""",
+    )
+    folder_size_timeout = Float(
+        60.0,
+        config=True,
+        help="""Seconds one personal folder's measurement may take; a folder not walked in
+        time is reported as at least the size seen so far.""",
+    )
+
+    @default("usage_records_file")
+    def _default_usage_records_file(self) -> str:
+        return os.path.abspath(RECORDS_FILE)
+
+    @validate("usage_sample_interval", "folder_size_interval", "folder_size_timeout")
+    def _positive_seconds(self, proposal: Any) -> float:
+        if proposal.value <= 0:
+            raise ValueError(
+                f"{proposal.trait.name} must be more than 0 seconds, not {proposal.value}."
+            )
+        return proposal.value
 
 
 def settings_from_traits(spawner: Any) -> LabSettings:

@@ -11,7 +11,8 @@ from traitlets.config import Config
 from labhub.auth import LabAuthenticator
 from labhub.hub.configure import OPTIONS, LabConfigError, configure
 from labhub.hub.options import DEFAULT_OIDC_SCOPES
-from labhub.paths import share_dir
+from labhub.paths import hub_pages_dir
+from labhub.usage.page import NOTICE_VAR, usage_notice
 
 from ..support.browser import Browser
 from ..support.hubconfig import PASSWORD, configured_config
@@ -77,11 +78,12 @@ def test_the_login_page_is_wired_in_every_mode_and_kept_by_lines_above(base, tmp
     c.JupyterHub.template_paths = ["/srv/my-templates"]
     c.JupyterHub.template_vars = {"announcement": "kept"}
     configure(c, **base, lab_name="Genomics Lab", login_message="Welcome.", logo=str(logo))
-    pages = str(share_dir() / "pages")
-    # an admin's own templates come first; labhub's extends JupyterHub's login.html
+    pages = str(hub_pages_dir())
+    # an admin's own templates come first; labhub's extend JupyterHub's login.html and page.html
     assert c.JupyterHub.template_paths == ["/srv/my-templates", pages]
     assert c.JupyterHub.template_vars == {
         "announcement": "kept",
+        NOTICE_VAR: usage_notice,
         "lab_name": "Genomics Lab",
         "login_message": "Welcome.",
         "lab_logo": True,

@@ -1,0 +1,1 @@
+"""Who used what: usage records of every lab, the report, the hub's metrics and each user's page."""
