@@ -167,6 +167,22 @@ def _idle_culler(w: _Writer, timeout: int) -> None:
     w.c.JupyterHub.load_roles = _set_named(roles, role)
 
 
+def _sharing(w: _Writer, enabled: bool, within_teams: bool) -> None:
+    """JupyterHub's shares turned on for every user's lab, held to their teams by the hub."""
+    from labhub.hub.sharing import LAB_TOKEN_SCOPES, SHARE_SCOPES, user_role
+
+    roles = list(w.current("JupyterHub", "load_roles", []))
+    mine = next((r for r in roles if r.get("name") == "user"), None)
+    scopes = list((mine or {}).get("scopes") or ["self"])
+    if enabled:
+        w.c.JupyterHub.load_roles = _set_named(roles, {**(mine or {}), **user_role(scopes)})
+        w.put("Spawner", "oauth_client_allowed_scopes", list(LAB_TOKEN_SCOPES), "sharing")
+    elif "sharing" in w.explicit and mine is not None:
+        kept = [scope for scope in scopes if scope not in SHARE_SCOPES]
+        w.c.JupyterHub.load_roles = _set_named(roles, {**mine, "scopes": kept})
+    w.put("LabSharing", "within_teams", within_teams, "share_within_teams")
+
+
 def configure(c: Any, **options: Any) -> dict[str, Any]:
     """Wire a complete lab into the JupyterHub config ``c``; return the resolved options.
 
@@ -325,4 +341,7 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
 
     # --- idle culling -------------------------------------------------------
     _idle_culler(w, v["idle_timeout"])
+
+    # --- sharing a lab with a teammate ---------------------------------------
+    _sharing(w, v["sharing"], v["share_within_teams"])
     return v
