@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyterhub.apihandlers.groups import GroupListAPIHandler
-from jupyterhub.apihandlers.shares import ServerShareAPIHandler
+from jupyterhub.apihandlers.shares import ServerShareAPIHandler, ServerShareCodeAPIHandler
 from jupyterhub.apihandlers.users import UserListAPIHandler
 from jupyterhub.scopes import Scope, needs_scope
 from tornado import web
 
-from labhub.hub.sharing import narrowed_list_scope, share_refusal
+from labhub.hub.sharing import SHARE_CODE_REFUSAL, narrowed_list_scope, share_refusal
 
 
 def _group_names(user: Any) -> list[str]:
     return [group.name for group in user.groups]
 
 
-def _narrow_list(handler: Any, scope: str, kind: str) -> None:
-    """Limit a non-admin user's ``scope`` (list:users, list:groups) to their teams."""
+def _narrow_list(handler: Any, scope: str) -> None:
+    """Limit a non-admin user's ``scope`` (list:users) to themselves and their teammates."""
     user = handler.current_user
     if user is None or getattr(user, "kind", "") != "user" or user.admin:
         return  # services and admins list everyone, as JupyterHub lets them
@@ -26,7 +25,7 @@ def _narrow_list(handler: Any, scope: str, kind: str) -> None:
     if current is None:
         return  # no list scope at all: JupyterHub refuses the request itself
     narrowed = narrowed_list_scope(
-        None if current == Scope.ALL else current, user.name, _group_names(user), kind
+        None if current == Scope.ALL else current, user.name, _group_names(user)
     )
     # the same (hashable, cached) mapping type JupyterHub parsed, with one filter narrowed
     handler.parsed_scopes = type(handler.parsed_scopes)({**handler.parsed_scopes, scope: narrowed})
@@ -37,19 +36,11 @@ class TeamUserListHandler(UserListAPIHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        _narrow_list(self, "list:users", "users")
-
-
-class TeamGroupListHandler(GroupListAPIHandler):
-    """``GET /hub/api/groups``: a user lists their own groups."""
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        _narrow_list(self, "list:groups", "groups")
+        _narrow_list(self, "list:users")
 
 
 class TeamShareHandler(ServerShareAPIHandler):
-    """``/hub/api/shares/{owner}/{server}``: a share outside the owner's groups is a 403."""
+    """``/hub/api/shares/{owner}/{server}``: a share outside the owner's groups, or with a group, is a 403."""
 
     @needs_scope("shares")
     async def post(self, user_name: str, server_name: str | None = None) -> None:
@@ -76,3 +67,11 @@ class TeamShareHandler(ServerShareAPIHandler):
         return share_refusal(
             owner.name, _group_names(owner), user=guest.name, user_groups=_group_names(guest)
         )
+
+
+class TeamShareCodeHandler(ServerShareCodeAPIHandler):
+    """``/hub/api/share-codes/{owner}/{server}``: no new codes, since anyone holding one gets in."""
+
+    @needs_scope("shares")
+    async def post(self, user_name: str, server_name: str | None = None) -> None:
+        raise web.HTTPError(403, SHARE_CODE_REFUSAL)

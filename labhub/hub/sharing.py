@@ -2,7 +2,7 @@
 
 JupyterHub 5+ lets a user grant another user or a group access to their server
 (the shares API). jupyter-collaboration's Share entry in the lab calls that API with
-the lab's own token, and lists the users and groups the hub lets that token list.
+the lab's own token, and lists the users the hub lets that token list.
 labhub grants the scopes it needs (:func:`user_role`, :data:`LAB_TOKEN_SCOPES`), and
 with ``LabSharing.within_teams`` the hub itself refuses a share outside the owner's
 groups and lists only teammates, whatever client asks (:func:`guard_handlers`).
@@ -17,9 +17,10 @@ from traitlets import Bool
 from traitlets.config import Configurable
 
 #: What every user may do to share: their own servers, and read the names of whom to share with.
-SHARE_SCOPES = ("shares!user", "read:users:name", "read:groups:name", "list:users", "list:groups")
-#: Names a lab's Share entry reads to list teammates; the hub narrows both lists to one's teams.
-NAME_SCOPES = ("read:users:name", "read:groups:name", "list:users", "list:groups")
+SHARE_SCOPES = ("shares!user", "read:users:name", "list:users")
+#: Names a lab's Share entry reads to list teammates; the hub narrows the list to one's teams.
+#: No group scopes: a group share lets no one in (:data:`GROUP_SHARE_REFUSAL`), so none is offered.
+NAME_SCOPES = ("read:users:name", "list:users")
 
 
 class LabSharing(Configurable):
@@ -29,9 +30,8 @@ class LabSharing(Configurable):
         True,
         config=True,
         help="""Let a user share a lab only with people who are in one of the owner's
-        groups, or with one of the owner's groups, and list only those in the lab's Share
-        entry. The hub enforces it on its shares API, so no client can go around it. False
-        lets anyone share with any user or group of the hub.""",
+        groups, and list only those in the lab's Share entry. The hub enforces it on its shares API, so no client can go around it. False
+        lets anyone share with any user of the hub.""",
     )
 
 
@@ -48,6 +48,21 @@ def user_role(scopes: Iterable[str] = ("self",)) -> dict[str, Any]:
 LAB_TOKEN_SCOPES = ("shares!server", *NAME_SCOPES)
 
 
+#: A share code is exchanged by whoever holds it, so it cannot be held to the owner's teams.
+SHARE_CODE_REFUSAL = (
+    "Share codes let in whoever holds them, so with share_within_teams a lab is shared with "
+    "a person or a group by name."
+)
+
+
+#: JupyterHub (6.1) counts a group's shares for a member's own session, not for the tokens a
+#: lab checks (``jupyterhub.scopes.get_scopes_for`` reads ``shared_with_me``, not groups').
+GROUP_SHARE_REFUSAL = (
+    "A share with a group lets none of its members into the lab (JupyterHub checks only "
+    "shares with a person when a lab checks a visitor), so share it with each person by name."
+)
+
+
 def share_refusal(
     owner: str,
     owner_groups: Iterable[str],
@@ -56,45 +71,42 @@ def share_refusal(
     user_groups: Iterable[str] = (),
     group: str | None = None,
 ) -> str | None:
-    """One sentence refusing a share of ``owner``'s lab outside their teams; None when allowed."""
-    teams = set(owner_groups)
+    """One sentence refusing a share of ``owner``'s lab outside their teams; None when allowed.
+
+    A group share is always refused: it would show as access while letting no one in.
+    """
     if group is not None:
-        if group in teams:
-            return None
-        return f"{owner}'s lab can be shared only with their own groups, and {group} is not one."
-    if user is None or user == owner or teams & set(user_groups):
+        return GROUP_SHARE_REFUSAL
+    if user is None or user == owner or set(owner_groups) & set(user_groups):
         return None
     return f"{owner}'s lab can be shared only with people in one of their groups, and {user} is in none."
 
 
 def narrowed_list_scope(
-    current: dict | None, me: str, my_groups: Iterable[str], kind: str
+    current: dict | None, me: str, my_groups: Iterable[str]
 ) -> dict[str, frozenset[str]]:
-    """A ``list:users`` / ``list:groups`` filter for ``me``: self and teammates, or own groups.
+    """A ``list:users`` filter for ``me``: themselves and the members of their groups.
 
     ``current`` is the filter JupyterHub parsed from the requester's scopes, None
     when unfiltered; a filter the requester already has is kept as it is.
     """
     if current is not None:
         return current
-    groups = frozenset(my_groups)
-    if kind == "users":
-        return {"user": frozenset({me}), "group": groups}
-    return {"group": groups}
+    return {"user": frozenset({me}), "group": frozenset(my_groups)}
 
 
 def guard_handlers() -> list[tuple[str, type]]:
-    """The hub handlers that hold shares and name lists to the owner's teams.
+    """The hub handlers that hold shares, share codes and the user list to the owner's teams.
 
     They take the place of JupyterHub's own for the same URLs (an authenticator's
     handlers come first), and only add the team rule to them.
     """
-    from labhub.hub.share_guard import TeamGroupListHandler, TeamShareHandler, TeamUserListHandler
+    from labhub.hub.share_guard import TeamShareCodeHandler, TeamShareHandler, TeamUserListHandler
 
     return [
         (r"/api/shares/([^/]+)/([^/]*)", TeamShareHandler),
+        (r"/api/share-codes/([^/]+)/([^/]*)", TeamShareCodeHandler),
         (r"/api/users", TeamUserListHandler),
-        (r"/api/groups", TeamGroupListHandler),
     ]
 
 
