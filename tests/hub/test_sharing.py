@@ -14,6 +14,8 @@ from labhub.hub.sharing import (
     GROUP_SHARE_REFUSAL,
     LAB_TOKEN_SCOPES,
     SHARE_SCOPES,
+    guard_handlers,
+    install_share_guard,
     narrowed_list_scope,
     share_refusal,
     user_role,
@@ -217,3 +219,41 @@ def test_owner_shares_a_running_lab_with_a_teammate_only(
     )
     # a share gives access, not start and stop: the hub does not show bob that server
     assert start.status_code == 404
+
+
+# --- start-up and the labs ----------------------------------------------------------
+
+
+class _Authenticator:
+    def get_handlers(self, app):
+        return [("/login", object)]
+
+
+class _App:
+    def __init__(self, config: Config):
+        self.config = config
+        self.authenticator = _Authenticator()
+
+
+def test_the_guard_goes_in_front_of_any_authenticators_handlers_once():
+    app = _App(Config())
+    assert install_share_guard(app) and install_share_guard(app)
+    handlers = app.authenticator.get_handlers(app)
+    assert [h[0] for h in handlers] == [pattern for pattern, _ in guard_handlers()] + ["/login"]
+    assert handlers[0][0] == r"/api/shares/([^/]+)/([^/]*)"
+
+
+def test_no_guard_when_shares_may_go_anywhere():
+    config = Config()
+    config.LabSharing.within_teams = False
+    app = _App(config)
+    assert not install_share_guard(app)
+    assert app.authenticator.get_handlers(app) == [("/login", object)]
+
+
+def test_labs_recheck_a_visitor_every_second_and_never_cache_forever():
+    from labhub.spawner.docker import LabDockerSpawner
+
+    assert LabDockerSpawner().auth_cache_seconds == 1
+    with pytest.raises(ValueError, match="auth_cache_seconds must be 1 or more"):
+        LabDockerSpawner(auth_cache_seconds=0)
