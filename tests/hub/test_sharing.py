@@ -169,6 +169,12 @@ def test_owner_shares_a_running_lab_with_a_teammate_only(
     put = alice.contents("PUT", "work/plan.ipynb", json={**notebook, "content": _notebook("a")})
     assert put.status_code in (200, 201), put.text
     assert bob.open_lab("alice").status_code == 200
+    # the token alice's lab holds for bob cannot share bob's own labs (back to alice)
+    guest_token = bob.page_token("alice")
+    guest = {"Authorization": f"token {guest_token}"}
+    scopes = requests.get(f"{hub.url}/hub/api/user", headers=guest, timeout=30).json()["scopes"]
+    assert not [scope for scope in scopes if scope.startswith("shares")], scopes
+    assert _share(guest_token, hub.url, "bob", {"user": "alice"}).status_code in (403, 404)
     read = bob.contents("GET", "work/plan.ipynb", owner="alice")
     assert read.status_code == 200 and read.json()["content"]["cells"][0]["source"] == "a"
     edit = {**notebook, "content": _notebook("a, and b from bob")}
