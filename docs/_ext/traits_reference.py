@@ -16,6 +16,7 @@ CLASSES = [
     ("labhub.spawner.docker", "LabDockerSpawner"),
     ("labhub.spawner.swarm", "LabSwarmSpawner"),
     ("labhub.auth", "LabAuthenticator"),
+    ("labhub.hub.sharing", "LabSharing"),
 ]
 
 

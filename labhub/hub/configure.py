@@ -211,6 +211,22 @@ def _acme(w: _Writer, v: dict[str, Any]) -> None:
         w.put("LabAcme", option.removeprefix("acme_"), v[option], option)
 
 
+def _sharing(w: _Writer, enabled: bool, within_teams: bool) -> None:
+    """JupyterHub's shares turned on for every user's lab, held to their teams by the hub."""
+    from labhub.hub.sharing import LAB_TOKEN_SCOPES, SHARE_SCOPES, user_role
+
+    roles = list(w.current("JupyterHub", "load_roles", []))
+    mine = next((r for r in roles if r.get("name") == "user"), None)
+    scopes = list((mine or {}).get("scopes") or ["self"])
+    if enabled:
+        w.c.JupyterHub.load_roles = _set_named(roles, {**(mine or {}), **user_role(scopes)})
+        w.put("Spawner", "oauth_client_allowed_scopes", list(LAB_TOKEN_SCOPES), "sharing")
+    elif "sharing" in w.explicit and mine is not None:
+        kept = [scope for scope in scopes if scope not in SHARE_SCOPES]
+        w.c.JupyterHub.load_roles = _set_named(roles, {**mine, "scopes": kept})
+    w.put("LabSharing", "within_teams", within_teams, "share_within_teams")
+
+
 def configure(c: Any, **options: Any) -> dict[str, Any]:
     """Wire a complete lab into the JupyterHub config ``c``; return the resolved options.
 
@@ -384,6 +400,9 @@ def configure(c: Any, **options: Any) -> dict[str, Any]:
 
     # --- usage records, the usage page and the folder notice (labhub.usage) ------------
     _usage(w, spawner, data_dir, v["personal_folder_soft_limit"])
+
+    # --- sharing a lab with a teammate ---------------------------------------
+    _sharing(w, v["sharing"], v["share_within_teams"])
     return v
 
 

@@ -524,6 +524,23 @@ OPTIONS: tuple[Option, ...] = (
         "personal-folder size over which a user sees a notice, e.g. 20G (never enforced)",
         (f"{_SPAWNER}.personal_folder_soft_limit", f"{_HUB}.extra_handlers"),
     ),
+    # --- sharing a lab with a teammate (issue 25) ---
+    Option(
+        "sharing",
+        bool,
+        True,
+        "let users share their running lab with a person or a group, from the lab's Share "
+        "entry and the hub API",
+        (f"{_HUB}.load_roles", "Spawner.oauth_client_allowed_scopes"),
+    ),
+    Option(
+        "share_within_teams",
+        bool,
+        True,
+        "allow a share only with people in one of the owner's groups, or one of those groups; "
+        "false lets anyone share with any user or group",
+        ("LabSharing.within_teams",),
+    ),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 SPAWNER_SECTION = _SPAWNER

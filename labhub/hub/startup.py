@@ -198,8 +198,9 @@ def check_hub_ports(app: Any, spawner: Any, proxy: Any) -> None:
 def run_hub_startup(app: Any, proxy: Any = None) -> Any:
     """The lab's duties at hub start, done once per hub whichever plugin asks first.
 
-    Checks the lab settings and the hub's ports, creates the labs' network the hub binds to, and fills the
-    warm pool. Returns the checked lab spawner (None for other spawners), so the
+    Checks the lab settings and the hub's ports, creates the labs' network the hub
+    binds to, fills the warm pool, and puts the team rule in front of the hub's shares
+    API. Returns the checked lab spawner (None for other spawners), so the
     authenticator can check what it depends on, such as the groups named by
     ``profile_list``.
     """
@@ -208,6 +209,11 @@ def run_hub_startup(app: Any, proxy: Any = None) -> Any:
         return done
     # before anything is named: the pool and the check name objects with the hub's identity
     identity.remember(getattr(app, "cookie_secret", None))
+    if hasattr(app, "authenticator") and hasattr(app, "config"):
+        from labhub.hub.sharing import install_share_guard
+
+        # before the hub builds its handlers, for every spawner and authenticator
+        install_share_guard(app)
     # the proxy is built before the authenticator, so whichever asks first, it exists
     spawner = _run_hub_startup(app, proxy or getattr(app, "proxy", None))
     app._labhub_startup = spawner

@@ -182,6 +182,15 @@ class LabSpawnerMixin(LabTraits):
         (on its own network a lab's loopback is its own).""",
     )
 
+    auth_cache_seconds = Int(
+        1,
+        config=True,
+        help="""Seconds a lab keeps the hub's answer about who a visitor is and what they may
+        do (the lab's ``HubOAuth.cache_max_age``; JupyterHub's own default is 300). A revoked
+        share, a stopped account or a user taken out of a group loses access to the lab's
+        HTTP API this long after the hub says so; every lab asks the hub again this often.""",
+    )
+
     docker_api_threads = Int(
         8,
         config=True,
@@ -192,6 +201,16 @@ class LabSpawnerMixin(LabTraits):
         Docker client keeps 10 connections, so more than 10 threads gain nothing.
         1: DockerSpawner's own behaviour.""",
     )
+
+    @validate("auth_cache_seconds")
+    def _auth_cache_positive(self, proposal: Any) -> int:
+        if proposal.value < 1:
+            # HubOAuth reads 0 as "cache forever": a revoked share would never end
+            raise ValueError(
+                f"auth_cache_seconds must be 1 or more, not {proposal.value}: "
+                "0 would make labs trust a visitor's access forever."
+            )
+        return proposal.value
 
     @validate("docker_api_threads")
     def _docker_api_threads_in_range(self, proposal: Any) -> int:
@@ -239,6 +258,8 @@ class LabSpawnerMixin(LabTraits):
         if self.lab_kernel_transport == "ipc":
             # host networking shares loopback: kernel TCP ports would be open to every lab
             args.append("--KernelManager.transport=ipc")
+        # a guest whose share is revoked is cut off once the lab stops trusting its cached answer
+        args.append(f"--HubOAuth.cache_max_age={self.auth_cache_seconds}")
         return args
 
     @default("object_name")

@@ -270,7 +270,8 @@ def test_idle_culler(base):
     configure(c, **base, idle_timeout=900)
     assert "--timeout=900" in c.JupyterHub.services[0]["command"]
     configure(c, **base, idle_timeout=0)
-    assert c.JupyterHub.services == [] and c.JupyterHub.load_roles == []
+    assert c.JupyterHub.services == []
+    assert [r["name"] for r in c.JupyterHub.load_roles] == ["user"]  # sharing's, not the culler
 
 
 def test_services_appended_above_the_call(base):

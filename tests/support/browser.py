@@ -5,6 +5,9 @@ This is the suite's one login helper: every test that logs in through the form u
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import time
 
 import requests
@@ -107,12 +110,52 @@ class Browser:
             retry_on=(requests.RequestException,),
         )
 
-    def contents(self, method: str, path: str, **kwargs) -> requests.Response:
-        """A request to the lab's contents API, with the lab's XSRF cookie as a browser sends it."""
-        xsrf = self.session.cookies.get("_xsrf", path=f"/user/{self.user}/") or ""
+    def open_lab(self, owner: str) -> requests.Response:
+        """Open ``owner``'s lab (a shared one too), confirming the hub's access form if it asks.
+
+        The hub asks a guest once whether the owner's lab may identify them; a person
+        clicks "Authorize", this posts the same form.
+        """
+        r = self.session.get(f"{self.base}/user/{owner}/lab", timeout=60)
+        if r.status_code == 200 and "/hub/api/oauth2/authorize" in r.url:
+            fields = [
+                (name, html.unescape(value))
+                for name, value in re.findall(
+                    r'<input type="hidden" name="(\w+)" value="([^"]*)"', r.text
+                )
+            ]
+            r = self.session.post(r.url, data=fields, timeout=60)
+        return r
+
+    def page_token(self, owner: str) -> str:
+        """The hub token ``owner``'s lab page gives its front end (what the lab's Share entry uses)."""
+        r = self.open_lab(owner)
+        assert r.status_code == 200, (r.status_code, r.url)
+        match = re.search(
+            r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', r.text, re.S
+        )
+        assert match, "the lab page has no jupyter-config-data"
+        return json.loads(match.group(1))["token"]
+
+    def lab_request(self, owner: str, method: str, path: str, **kwargs) -> requests.Response:
+        """A request to ``owner``'s lab server, with its XSRF cookie as a browser sends it."""
+        xsrf = self.session.cookies.get("_xsrf", path=f"/user/{owner}/") or ""
+        kwargs.setdefault("timeout", 60)
         return self.session.request(
             method,
-            f"{self.base}/user/{self.user}/api/contents/{path}",
+            f"{self.base}/user/{owner}/{path}",
+            headers={"X-XSRFToken": xsrf},
+            allow_redirects=False,
+            **kwargs,
+        )
+
+    def contents(self, method: str, path: str, owner: str = "", **kwargs) -> requests.Response:
+        """A request to a lab's contents API (this user's own lab unless ``owner`` is given)."""
+        owner = owner or self.user
+        xsrf = self.session.cookies.get("_xsrf", path=f"/user/{owner}/") or ""
+        return self.session.request(
+            method,
+            f"{self.base}/user/{owner}/api/contents/{path}",
             headers={"X-XSRFToken": xsrf},
             timeout=60,
             **kwargs,
