@@ -19,10 +19,26 @@ from pathlib import Path
 
 import jupyterhub
 
+from labhub.cli.lab_config import write_lab_config
+
 log = logging.getLogger("labhub.cli.image")
 
 #: What the image contains beyond Debian's minimal base.
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini")
+#: The default image's Debian side: R with IRkernel and the tidyverse pieces a first analysis
+#: needs, and the fonts the demo's plots ask for (sweetviz's style names Roboto; R's cairo
+#: device needs one sans font), so no plot prints a ``findfont`` warning.
+SCIENCE_DEBIAN_PACKAGES = (
+    "r-cran-irkernel",
+    "r-cran-ggplot2",
+    "r-cran-dplyr",
+    "r-cran-readr",
+    "fonts-roboto-unhinted",
+    "fonts-dejavu-core",
+)
+#: Where IRkernel's Debian package keeps its kernel spec, and where the image's Jupyter finds it.
+IRKERNEL_SPEC = "usr/lib/R/site-library/IRkernel/kernelspec"
+KERNELS_DIR = "opt/conda/share/jupyter/kernels"
 #: The Jupyter side, in both flavours: the single-user server must speak the hub's API version.
 PYTHON_PACKAGES = (
     f"jupyterhub=={jupyterhub.__version__}",
@@ -54,7 +70,7 @@ SCIENCE_PACKAGES = (
 LEAN_START_REMOVALS = ("rfc3987-syntax", "lark")
 
 #: Bump when the package lists above change: the tag is the build cache's key.
-STACK_REVISION = "2"
+STACK_REVISION = "3"
 #: The default image: Jupyter plus the scientific stack (``labhub build-image``, ``labhub run``).
 DEFAULT_IMAGE = f"labhub/singleuser:{jupyterhub.__version__}-ds{STACK_REVISION}"
 #: The lean image (``labhub build-image --minimal``): Jupyter and a kernel only.
@@ -110,6 +126,36 @@ def _run(cmd: list[str], step: str, **kwargs) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise ImageBuildError(f"Building the offline image failed at '{step}':\n{tail}")
+
+
+def _install_r(rootfs: Path, env: dict[str, str]) -> None:
+    """R, IRkernel and the fonts from Debian, then IRkernel's spec where the image's Jupyter looks.
+
+    apt-get in the new root resolves R's virtual dependencies (``r-api-4.0``), which
+    debootstrap's own resolver does not; its lists and archives are removed afterwards.
+    """
+    apt_env = {**env, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["chroot", str(rootfs), "apt-get", "update", "-qq"], "apt-get update", env=apt_env)
+    _run(
+        [
+            "chroot",
+            str(rootfs),
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            *SCIENCE_DEBIAN_PACKAGES,
+        ],
+        "apt-get install R and fonts",
+        env=apt_env,
+    )
+    _run(["chroot", str(rootfs), "apt-get", "clean"], "apt-get clean", env=apt_env)
+    shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
+    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
+    kernels = rootfs / KERNELS_DIR
+    kernels.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(rootfs / IRKERNEL_SPEC, kernels / "ir", dirs_exist_ok=True)
 
 
 def build_offline_image(
@@ -194,6 +240,9 @@ def build_offline_image(
             "pip uninstall (lean start)",
             env=env,
         )
+        if not minimal:
+            _install_r(rootfs, env)
+        write_lab_config(rootfs / "opt/conda")
         home = rootfs / IMAGE_HOME.lstrip("/")
         home.mkdir(parents=True, exist_ok=True)
         # Any lab uid must be able to write HOME (dotfiles, ~/.local) in the direct-uid strategy.

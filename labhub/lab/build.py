@@ -77,12 +77,17 @@ def package_mounts(settings: LabSettings, username: str) -> list[dict[str, Any]]
     """The package folder's mount, or none when persistent packages are off."""
     if not settings.persistent_packages:
         return []
-    return [packages.packages_mount(packages_folder(settings, username))]
+    target = packages.packages_target(settings.uid_strategy, settings.nb_user)
+    return [packages.packages_mount(packages_folder(settings, username), target)]
 
 
 def package_environment(settings: LabSettings) -> dict[str, str]:
     """The environment that sends installs to the package folder (empty when off)."""
-    return packages.packages_environment() if settings.persistent_packages else {}
+    if not settings.persistent_packages:
+        return {}
+    return packages.packages_environment(
+        packages.packages_target(settings.uid_strategy, settings.nb_user)
+    )
 
 
 def lab_gateway_environment(settings: LabSettings, username: str) -> dict[str, str]:

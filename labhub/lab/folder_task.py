@@ -32,7 +32,7 @@ TIMEOUT = 120
 
 #: The helper's program: this very :mod:`labhub.lab.folders` file, run by the image's ``python3``.
 #: Shell cannot open folders without following links, so the helper does not use it.
-#: Arguments: folder uid gid folder_mode demo_dir, then (root, mode) pairs.
+#: Arguments: folder uid gid folder_mode demo_dir subfolders, then (root, mode) pairs.
 FOLDER_SCRIPT = inspect.getsource(folders) + "\n\nraise SystemExit(run_helper(sys.argv[1:]))\n"
 
 
@@ -61,11 +61,17 @@ class FolderJob:
     personal_root: str
     shared_root: str
     demo_dir: str = ""
+    #: Relative folders made inside ``folder`` where missing (a package folder's user sites).
+    subfolders: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for path in (self.folder, self.personal_root, self.shared_root):
             if not path.startswith("/"):
                 raise ValueError(f"Folder {path!r} must be an absolute path.")
+        for sub in self.subfolders:
+            parts = sub.split("/")
+            if sub.startswith("/") or "," in sub or any(p in ("", ".", "..") for p in parts):
+                raise ValueError(f"Subfolder {sub!r} must be a plain relative path.")
 
 
 def helper_command(job: FolderJob) -> list[str]:
@@ -85,6 +91,7 @@ def helper_command(job: FolderJob) -> list[str]:
         str(job.gid),
         f"{PERSONAL_MODE:o}",
         DEMO_TARGET if job.demo_dir else "",
+        ",".join(job.subfolders),
         *modes,
     ]
 

@@ -39,6 +39,8 @@ DEMO_FILE_MODE = 0o600
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _STAGING_PREFIX = ".creating-"
+#: Subfolders made for the user inside their folder (a package folder's user sites): like pip's.
+SUBFOLDER_MODE = 0o755
 
 
 def lab_folder_modes(personal_root: str, shared_root: str) -> list[tuple[str, int]]:
@@ -167,6 +169,35 @@ def _copy_demos(src: str, dest_fd: int, uid: int, gid: int) -> None:
                     _set_owner_mode(target.fileno(), uid, gid, DEMO_FILE_MODE)
 
 
+def _ensure_subfolders(fd: int, subfolders: tuple[str, ...], uid: int, gid: int) -> None:
+    """Make each relative path of ``subfolders`` inside the open folder ``fd`` where it is missing.
+
+    The user owns everything below ``fd``: what they have is never changed, only a missing
+    folder is added (and given to them), and a link or a file on the way ends that path
+    quietly, as the user left it.
+    """
+    for relative in subfolders:
+        current = os.dup(fd)
+        try:
+            for part in relative.split("/"):
+                made = False
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, SUBFOLDER_MODE, dir_fd=current)
+                    made = True
+                try:
+                    sub = os.open(part, _DIR_FLAGS, dir_fd=current)
+                except OSError as err:
+                    if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                        break
+                    raise
+                os.close(current)
+                current = sub
+                if made:
+                    os.fchown(current, uid, gid)
+        finally:
+            os.close(current)
+
+
 def _make_staging(parent_fd: int, parent: str) -> tuple[str, int]:
     """A new private folder (this process's, 0700) in ``parent_fd``: its name and an open fd."""
     for _ in range(100):
@@ -210,7 +241,13 @@ def _remove_staging(parent_fd: int, name: str, fd: int) -> None:
 
 
 def _make_personal_folder(
-    parent_fd: int, folder: str, uid: int, gid: int, demo: str | None, mode: int
+    parent_fd: int,
+    folder: str,
+    uid: int,
+    gid: int,
+    demo: str | None,
+    mode: int,
+    subfolders: tuple[str, ...] = (),
 ) -> bool:
     parent, name = os.path.split(folder)
     try:
@@ -224,6 +261,7 @@ def _make_personal_folder(
     if fd is not None:
         try:
             _set_owner_mode(fd, uid, gid, mode)
+            _ensure_subfolders(fd, subfolders, uid, gid)
         finally:
             os.close(fd)
         return False
@@ -233,6 +271,7 @@ def _make_personal_folder(
     try:
         if demo and os.path.isdir(demo):
             _copy_demos(demo, staging_fd, uid, gid)
+        _ensure_subfolders(staging_fd, subfolders, uid, gid)
         # the last step: only the finished folder is given to the lab uid
         _set_owner_mode(staging_fd, uid, gid, mode)
         if not _same_file(os.lstat(parent), os.fstat(parent_fd)):
@@ -245,7 +284,7 @@ def _make_personal_folder(
             if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
             _remove_staging(parent_fd, staging, staging_fd)
-            return _make_personal_folder(parent_fd, folder, uid, gid, None, mode)
+            return _make_personal_folder(parent_fd, folder, uid, gid, None, mode, subfolders)
         placed = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
         if not _same_file(placed, os.fstat(staging_fd)):
             raise _moved(folder)
@@ -256,12 +295,19 @@ def _make_personal_folder(
         os.close(staging_fd)
 
 
-def _ensure_personal(folder: str, uid: int, gid: int, demo: str | None, mode: int) -> bool:
+def _ensure_personal(
+    folder: str,
+    uid: int,
+    gid: int,
+    demo: str | None,
+    mode: int,
+    subfolders: tuple[str, ...] = (),
+) -> bool:
     folder = folder.rstrip("/")
     try:
         parent_fd = _open_parent(os.path.dirname(folder))
         try:
-            return _make_personal_folder(parent_fd, folder, uid, gid, demo, mode)
+            return _make_personal_folder(parent_fd, folder, uid, gid, demo, mode, subfolders)
         finally:
             os.close(parent_fd)
     except LabFolderError:
@@ -271,28 +317,41 @@ def _ensure_personal(folder: str, uid: int, gid: int, demo: str | None, mode: in
 
 
 def ensure_personal_folder(
-    folder: str, uid: int, gid: int, demo_notebooks: str | None = None
+    folder: str,
+    uid: int,
+    gid: int,
+    demo_notebooks: str | None = None,
+    subfolders: tuple[str, ...] = (),
 ) -> bool:
     """Make ``folder`` exist, owned by uid:gid, mode 0700; return True when it was new.
 
     A new folder gets a copy of ``demo_notebooks`` (if given and present). An
-    existing folder is never filled again, and its files are never touched.
+    existing folder is never filled again, and its files are never touched; the
+    relative ``subfolders`` are made in it, new or not, where they are missing.
     No link under the folder's parent is ever followed.
     """
-    return _ensure_personal(folder, uid, gid, demo_notebooks, PERSONAL_MODE)
+    return _ensure_personal(folder, uid, gid, demo_notebooks, PERSONAL_MODE, subfolders)
 
 
 def run_helper(argv: list[str]) -> int:
     """The folder helper's entry point; ``argv`` as :func:`labhub.lab.folder_task.helper_command` builds it.
 
-    Arguments: folder uid gid folder_mode demo_dir, then (lab folder, mode) pairs;
-    modes in octal. Returns the exit status; a failure is one sentence on stderr.
+    Arguments: folder uid gid folder_mode demo_dir subfolders (comma-separated), then
+    (lab folder, mode) pairs; modes in octal. Returns the exit status; a failure is one
+    sentence on stderr.
     """
-    folder, uid, gid, folder_mode, demo, *pairs = argv
+    folder, uid, gid, folder_mode, demo, subfolders, *pairs = argv
     try:
         for i in range(0, len(pairs) - 1, 2):
             _ensure_lab_folder(pairs[i], int(uid), int(gid), int(pairs[i + 1], 8))
-        _ensure_personal(folder, int(uid), int(gid), demo or None, int(folder_mode, 8))
+        _ensure_personal(
+            folder,
+            int(uid),
+            int(gid),
+            demo or None,
+            int(folder_mode, 8),
+            tuple(s for s in subfolders.split(",") if s),
+        )
     except LabFolderError as err:
         print(err, file=sys.stderr)
         return 3

@@ -8,6 +8,11 @@ It is Python's *user base* (``PYTHONUSERBASE``), and ``PIP_USER=1`` sends
 uid installs without sudo. Python keys the user site by its own version
 (``lib/python3.11/site-packages``): an image with another Python starts with an
 empty site and never loads extensions built for a different interpreter.
+
+Python puts the user site on ``sys.path`` only if its folder exists when the
+interpreter starts, so a kernel started before the first install would not see
+what ``%pip install`` then puts there. The folder is therefore made with the user
+sites of the Pythons labs run (:func:`user_site_folders`) before any lab starts.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from labhub.lab.mounts import bind_mount, personal_folder
 
 #: Where a user's package folder appears inside the container.
 PACKAGES_MOUNT_PATH = "/opt/labhub/packages"
+#: Where it appears in a lab whose image's start script switches user with ``sudo``, which
+#: drops ``PYTHONUSERBASE`` (docker-stacks' ``start.sh``): Python's default user base, ``~/.local``.
+DEFAULT_USER_BASE = ".local"
+#: The Pythons whose user site every package folder has from the start (``lib/python3.X/site-packages``).
+#: A lab on a newer Python sees its installs in the same kernel after one restart.
+USER_SITE_PYTHONS = tuple(f"3.{minor}" for minor in range(9, 16))
 #: Set in every lab whose user has a package folder, so notebooks can find it (and reset it).
 PACKAGES_ENV = "LABHUB_PACKAGES"
 
@@ -28,6 +39,19 @@ def packages_folder(packages_root: str, username: str) -> str:
     Named like the personal notebook folder (:func:`labhub.lab.names.user_folder_name`).
     """
     return personal_folder(packages_root, username)
+
+
+def packages_target(uid_strategy: str, nb_user: str) -> str:
+    """Where the package folder appears in a lab of ``uid_strategy``.
+
+    A ``docker-stacks`` lab gets it at the lab user's ``~/.local`` (``start.sh`` makes HOME
+    ``/home/$NB_USER``): the user base Python falls back to when the ``sudo`` that becomes
+    the lab uid has dropped ``PYTHONUSERBASE``. Its root phase loads no user site
+    (:data:`labhub.lab.specs.ROOT_PHASE_ENVIRONMENT`), wherever the folder is.
+    """
+    if uid_strategy == "docker-stacks":
+        return f"/home/{nb_user}/{DEFAULT_USER_BASE}"
+    return PACKAGES_MOUNT_PATH
 
 
 def packages_mount(folder: str, target: str = PACKAGES_MOUNT_PATH) -> dict[str, Any]:
@@ -51,4 +75,14 @@ def packages_environment(target: str = PACKAGES_MOUNT_PATH) -> dict[str, str]:
 
 def user_site(target: str, python_version: str) -> str:
     """Where Python ``python_version`` ("3.11") finds the user's packages inside the lab."""
-    return f"{target}/lib/python{python_version}/site-packages"
+    return f"{target}/{user_site_folder(python_version)}"
+
+
+def user_site_folder(python_version: str) -> str:
+    """Python ``python_version``'s user site, relative to the user base."""
+    return f"lib/python{python_version}/site-packages"
+
+
+def user_site_folders(pythons: tuple[str, ...] = USER_SITE_PYTHONS) -> tuple[str, ...]:
+    """The user sites made in every package folder, so a kernel's first ``%pip install`` is importable at once."""
+    return tuple(user_site_folder(version) for version in pythons)

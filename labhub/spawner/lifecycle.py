@@ -27,7 +27,7 @@ from labhub.cli.image import DEFAULT_IMAGE
 from labhub.engines import host_listeners, network
 from labhub.engines.base import Engine
 from labhub.hub import identity
-from labhub.lab import build, engine_limits, folder_task, folders, mounts, names
+from labhub.lab import build, engine_limits, folder_task, folders, mounts, names, packages
 from labhub.lab.build import OVERRIDE_SETTINGS, build_lab, fixed_overrides
 from labhub.lab.gateway import GatewayUsernameError
 from labhub.lab.model import Lab, LabSpecError, Overrides
@@ -549,6 +549,7 @@ class LabSpawnerMixin(LabTraits):
                     gid=settings.lab_gid,
                     personal_root=settings.packages_dir,
                     shared_root=settings.shared_notebooks_dir,
+                    subfolders=packages.user_site_folders(),
                 )
             )
             return
@@ -562,7 +563,13 @@ class LabSpawnerMixin(LabTraits):
             settings.lab_gid,
         )
         await loop.run_in_executor(
-            None, folders.ensure_personal_folder, folder, settings.lab_uid, settings.lab_gid
+            None,
+            folders.ensure_personal_folder,
+            folder,
+            settings.lab_uid,
+            settings.lab_gid,
+            None,
+            packages.user_site_folders(),
         )
 
     # --- lifecycle -------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_command_passes_paths_as_arguments_not_program_text():
     assert argv[:3] == ["python3", "-I", "-c"]
     assert argv[3] == folder_task.FOLDER_SCRIPT  # fixed text, the same for every user
     assert hostile not in argv[3]
-    assert argv[4:] == [hostile, "2100", "2101", "700", "", "/lab/p", "751", "/lab/s", "2775"]
+    assert argv[4:] == [hostile, "2100", "2101", "700", "", "", "/lab/p", "751", "/lab/s", "2775"]
 
 
 def test_modes_come_from_the_folders_module_not_the_script():

@@ -121,3 +121,34 @@ def test_works_when_the_hub_runs_as_the_lab_uid(tmp_path):
         assert owner_mode(shared) == (2100, 2100, 0o2775)
     finally:
         shutil.rmtree(base)
+
+
+@pytest.mark.security
+def test_user_sites_made_in_new_and_old_package_folders_never_through_a_link(tmp_path):
+    """A package folder gets its user sites, new or not; what the user put there is left alone."""
+    sites = ("lib/python3.11/site-packages", "lib/python3.12/site-packages")
+    new = tmp_path / "ann"
+    assert ensure_personal_folder(str(new), 2100, 2100, None, sites) is True
+    for site in sites:
+        assert owner_mode(new / site) == (2100, 2100, 0o755)
+    assert owner_mode(new / "lib") == (2100, 2100, 0o755)
+
+    # an old folder without them gets them; the user's own files and modes stay
+    old = tmp_path / "bob"
+    (old / "lib" / "python3.11").mkdir(parents=True)
+    os.chmod(old / "lib", 0o700)
+    (old / "lib" / "python3.11" / "mine.txt").write_text("kept")
+    os.chown(old / "lib", 2100, 2100)
+    assert ensure_personal_folder(str(old), 2100, 2100, None, sites) is False
+    assert owner_mode(old / "lib") == (2100, 2100, 0o700)
+    assert (old / "lib" / "python3.11" / "mine.txt").read_text() == "kept"
+    assert owner_mode(old / "lib" / "python3.12" / "site-packages")[:2] == (2100, 2100)
+
+    # a link on the way is the user's business: nothing is made where it points
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    mallory = tmp_path / "mallory"
+    mallory.mkdir()
+    os.symlink(elsewhere, mallory / "lib")
+    assert ensure_personal_folder(str(mallory), 2100, 2100, None, sites) is False
+    assert list(elsewhere.iterdir()) == [] and os.path.islink(mallory / "lib")

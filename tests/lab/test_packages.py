@@ -17,7 +17,9 @@ from labhub.lab.packages import (
     packages_environment,
     packages_folder,
     packages_mount,
+    packages_target,
     user_site,
+    user_site_folders,
 )
 from labhub.spawner.settings import settings_from_traits
 
@@ -76,6 +78,13 @@ def test_mount_and_environment():
     assert user_site(PACKAGES_MOUNT_PATH, "3.11").endswith("/lib/python3.11/site-packages")
 
 
+def test_the_folder_has_the_user_sites_of_every_python_from_the_start():
+    assert "lib/python3.11/site-packages" in user_site_folders()
+    assert all(s.startswith("lib/python3.") for s in user_site_folders())
+    assert packages_target("direct", "jovyan") == PACKAGES_MOUNT_PATH
+    assert packages_target("docker-stacks", "ann") == "/home/ann/.local"
+
+
 def test_settings_default_under_lab_root_and_can_be_turned_off():
     c = Config()
     c.LabDockerSpawner.lab_root = "/srv/lab"
@@ -99,8 +108,11 @@ def test_a_docker_stacks_lab_gives_the_users_site_to_the_lab_uid_only():
     c.LabDockerSpawner.lab_root = "/srv/lab"
     c.LabDockerSpawner.uid_strategy = "docker-stacks"
     c.LabDockerSpawner.environment = {"JUPYTER_ENV_VARS_TO_UNSET": "TEAM_SECRET"}
-    env = lab_environment(settings_from_traits(LabDockerSpawner(config=c)), "ann", {})
-    assert env["PYTHONUSERBASE"] == PACKAGES_MOUNT_PATH and env["PIP_USER"] == "1"
+    settings = settings_from_traits(LabDockerSpawner(config=c))
+    env = lab_environment(settings, "ann", {})
+    # sudo in docker-stacks' start.sh drops PYTHONUSERBASE: the folder is the default user base
+    assert env["PYTHONUSERBASE"] == "/home/jovyan/.local" and env["PIP_USER"] == "1"
+    assert package_mounts(settings, "ann")[0]["Target"] == "/home/jovyan/.local"
     assert env["PYTHONNOUSERSITE"] == "1" and env["PYTHONSAFEPATH"] == "1"
     assert env["JUPYTER_ENV_VARS_TO_UNSET"] == "TEAM_SECRET,PYTHONNOUSERSITE,PYTHONSAFEPATH"
     c.LabDockerSpawner.uid_strategy = "direct"

@@ -27,7 +27,8 @@ WORKDIR /
 
 #: The start script of a docker-stacks-kind image, written here (not docker-stacks' file): root
 #: gives HOME to NB_UID:NB_GID, sources every before-notebook.d hook as root, unsets what
-#: JUPYTER_ENV_VARS_TO_UNSET names, then becomes NB_UID/NB_GID and execs the command.
+#: JUPYTER_ENV_VARS_TO_UNSET names, then becomes NB_UID/NB_GID with the environment sudo
+#: would leave and execs the command.
 ROOT_START_SCRIPT = """#!/bin/bash
 set -e
 if [ "$(id -u)" != 0 ]; then
@@ -46,6 +47,10 @@ for name in ${JUPYTER_ENV_VARS_TO_UNSET//,/ }; do
     unset "${name}"
 done
 unset JUPYTER_ENV_VARS_TO_UNSET
+# what docker-stacks' "sudo --preserve-env --set-home" does: sudo's env_delete drops these
+# (PYTHONPATH is passed on by name), and HOME becomes the user's
+unset PYTHONUSERBASE PYTHONHOME PYTHONINSPECT
+export HOME="/home/${NB_USER:-jovyan}"
 exec setpriv --reuid="${NB_UID}" --regid="${NB_GID}" --clear-groups "$@"
 """
 
