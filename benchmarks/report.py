@@ -536,7 +536,7 @@ def _plot_browser_marks(ax, results: dict) -> None:
     ax.set_yticks(range(len(rows)), [label.replace(", ", "\n") for _, label in rows], fontsize=7)
     ax.set_xlabel("seconds after the click (medians)")
     ax.set_title("where the time goes")
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
 
 
 def main(argv: list[str] | None = None) -> int:

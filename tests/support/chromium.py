@@ -246,7 +246,7 @@ class Chromium:
         item.click()
         self.find(f'.lm-Menu-item[data-command="{command}"]', timeout).click()
 
-    def open_notebook(self, url: str, timeout: float = 120.0) -> None:
+    def open_notebook(self, url: str, timeout: float = 60.0) -> None:
         """Load a notebook's page and wait until its kernel has started and is idle."""
 
         def load() -> None:
