@@ -98,6 +98,7 @@ def sign_in_to_output(hub: HubProcess, user: str, timeout: float = 180.0) -> dic
 
     Returns the seconds from the click to the output, and the marks between.
     """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.keys import Keys
 
     browser = Chromium(start_chromium())
@@ -112,8 +113,27 @@ def sign_in_to_output(hub: HubProcess, user: str, timeout: float = 180.0) -> dic
         marks: dict[str, float] = {}
         browser.wait_for_lab(timeout)
         marks["lab_drawn"] = time.monotonic() - clicked
-        card = browser.find('.jp-LauncherCard[data-category="Notebook"]', timeout)
-        card.click()
+
+        def click_python_card() -> bool:
+            dialogs = browser.text_of(".jp-Dialog")
+            if dialogs:  # JupyterLab could not load a part: a dropped request, or a fault
+                browser.drain()
+                if browser.record.network_changes:
+                    raise NetworkDropped(dialogs[0][:200])
+                raise RuntimeError(f"JupyterLab shows a dialog: {dialogs[0][:300]}")
+            for card in browser.all('.jp-LauncherCard[data-category="Notebook"]'):
+                if "Python" in card.text:
+                    card.click()  # intercepted while JupyterLab still lays out: tried again
+                    return True
+            return False
+
+        wait_until(
+            click_python_card,
+            timeout,
+            0.05,
+            what="the launcher's Python notebook card clicked",
+            retry_on=(WebDriverException,),
+        )
         marks["launcher_clicked"] = time.monotonic() - clicked
         editor = browser.find(".jp-NotebookPanel .jp-Cell .cm-content", timeout)
         browser.kernel_idle(timeout)

@@ -246,12 +246,21 @@ class Chromium:
         item.click()
         self.find(f'.lm-Menu-item[data-command="{command}"]', timeout).click()
 
-    def open_notebook(self, url: str, timeout: float = 60.0) -> None:
-        """Load a notebook's page and wait until its kernel has started and is idle."""
+    def open_notebook(self, url: str, kernel: str, timeout: float = 60.0) -> None:
+        """Load a notebook's page and wait until its ``kernel`` (display name) is idle.
+
+        The name matters: JupyterLab may start a default kernel first and swap it for the
+        notebook's own once the document has loaded; cells run before that are lost.
+        """
+
+        def named() -> bool:
+            self.check_network()
+            return any(kernel in name for name in self.text_of(".jp-Toolbar-kernelName"))
 
         def load() -> None:
             self.driver.get(url)
             self.find(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout)
+            wait_until(named, timeout, 0.25, what=f"the {kernel} kernel chosen")
             self.kernel_idle(timeout)
 
         self.retry_on_network_change(load)
