@@ -37,7 +37,6 @@ MARKS = (
     ("login_answered", "the hub answered the login form"),
     ("spawn_page", "the browser asked for the hub's spawn page"),
     ("lab_requested", "the browser first asked for /user/NAME/lab"),
-    ("oauth_done", "the lab's OAuth callback answered"),
     ("lab_drawn", "JupyterLab drew its file browser"),
     ("launcher_clicked", "the launcher's Python card clicked"),
     ("kernel_idle", "the new notebook's kernel idle"),
@@ -48,7 +47,6 @@ NETWORK_MARKS = (
     ("login_answered", "/hub/login", "POST", "answered"),
     ("spawn_page", "/hub/spawn-pending/", "GET", "sent"),
     ("lab_requested", "/user/{user}/lab", "GET", "sent"),
-    ("oauth_done", "/user/{user}/oauth_callback", "GET", "answered"),
 )
 #: A run whose requests Chromium dropped (a container started elsewhere) is run again.
 RETRIES = 3
