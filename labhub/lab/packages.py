@@ -27,7 +27,7 @@ PACKAGES_MOUNT_PATH = "/opt/labhub/packages"
 #: drops ``PYTHONUSERBASE`` (docker-stacks' ``start.sh``): Python's default user base, ``~/.local``.
 DEFAULT_USER_BASE = ".local"
 #: The Pythons whose user site every package folder has from the start (``lib/python3.X/site-packages``).
-#: A lab on a newer Python sees its installs in the same kernel after one restart.
+#: A newer Python imports its first install after one kernel restart, as before.
 USER_SITE_PYTHONS = tuple(f"3.{minor}" for minor in range(9, 16))
 #: Set in every lab whose user has a package folder, so notebooks can find it (and reset it).
 PACKAGES_ENV = "LABHUB_PACKAGES"

@@ -205,8 +205,10 @@ class LabTraits(LoggingConfigurable):
         config=True,
         help="""Keep what users install with ``pip install`` / ``%pip install`` across their
         containers. Each user gets a folder under ``packages_dir`` (owned by ``lab_uid``, mode
-        0700, never mounted into anyone else's lab), mounted at
-        ``/opt/labhub/packages`` and made Python's user base (``PYTHONUSERBASE``,
+        0700, never mounted into anyone else's lab, made with the user sites of Python 3.9-3.15
+        so a kernel imports its first ``%pip install`` at once), mounted at
+        ``/opt/labhub/packages`` (``~/.local`` with ``uid_strategy = "docker-stacks"``, whose
+        ``sudo`` drops ``PYTHONUSERBASE``) and made Python's user base (``PYTHONUSERBASE``,
         ``PIP_USER=1``). The image's Python must have its user site on (labhub's images do; a
         plain venv needs ``include-system-site-packages = true``). Off: installs go where
         the image lets them, and are gone with the container.""",

@@ -11,15 +11,14 @@ package and writes a ``.pth`` into their package folder, and a second lab starts
 
 from __future__ import annotations
 
-import io
 import os
 import stat
-import zipfile
 
 import pytest
 
 from ..conftest import lab_spawner_config
 from ..support.images import DOCKER_STACKS_ROOT_START, build_from
+from ..support.kernels import probe_wheel
 from ..support.labs import lab_container
 
 pytestmark = [pytest.mark.docker, pytest.mark.security]
@@ -62,26 +61,6 @@ os.makedirs(folder, exist_ok=True)
 with open(os.path.join(folder, "labhub_probe_root.pth"), "w") as f:
     f.write({ROOT_PTH!r})
 """
-
-
-def probe_wheel() -> bytes:
-    """A one-module wheel, so ``pip install`` needs no index."""
-    files = {
-        "labhub_probe/__init__.py": "VALUE = 42\n",
-        "labhub_probe-1.0.dist-info/METADATA": (
-            "Metadata-Version: 2.1\nName: labhub-probe\nVersion: 1.0\n"
-        ),
-        "labhub_probe-1.0.dist-info/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: labhub-tests\nRoot-Is-Purelib: true\n"
-            "Tag: py3-none-any\n"
-        ),
-    }
-    record = "".join(f"{name},,\n" for name in files) + "labhub_probe-1.0.dist-info/RECORD,,\n"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as wheel:
-        for name, text in {**files, "labhub_probe-1.0.dist-info/RECORD": record}.items():
-            wheel.writestr(name, text)
-    return buffer.getvalue()
 
 
 def as_lab_uid(container, argv: list[str]) -> tuple[int, str]:
