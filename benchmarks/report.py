@@ -295,6 +295,78 @@ def stalled_table(results: dict) -> list[str]:
     return lines
 
 
+#: The goals of issue 26 for "Sign in" to first output: warm against stock, and in seconds.
+BROWSER_WARM_VS_STOCK = 0.5
+BROWSER_WARM_SECONDS = 2.5
+BROWSER_ROWS = (
+    ("stock_plain", "stock DockerSpawner, plain Jupyter image"),
+    ("lab_cold", "labhub cold"),
+    ("lab_warm", "labhub from a warm pool"),
+)
+
+
+def browser_goals(browser: dict) -> list[tuple[str, str, str]]:
+    summary = browser.get("summary", {})
+    warm, stock = summary.get("lab_warm"), summary.get("stock_plain")
+    if not warm or not stock:
+        return []
+    ratio = warm["median"] / stock["median"]
+    return [
+        (
+            f"warm median <= {BROWSER_WARM_VS_STOCK}x stock",
+            "met" if ratio <= BROWSER_WARM_VS_STOCK else "not met",
+            f"{ratio:.2f}x ({warm['median']:.2f} s vs {stock['median']:.2f} s)",
+        ),
+        (
+            f"warm median < {BROWSER_WARM_SECONDS} s",
+            "met" if warm["median"] < BROWSER_WARM_SECONDS else "not met",
+            f"{warm['median']:.2f} s",
+        ),
+    ]
+
+
+def browser_table(results: dict) -> list[str]:
+    browser = results["browser"]
+    from benchmarks.browser import MARKS
+
+    lines = [
+        '### "Sign in" to the first cell\'s output, in Chromium (s)',
+        "",
+        _row(["what", "median", "p95", "n", "x stock"]),
+        _row(["---"] * 5),
+    ]
+    stock = browser["summary"].get("stock_plain", {}).get("median")
+    for key, label in BROWSER_ROWS:
+        s = browser["summary"].get(key)
+        if s:
+            lines.append(
+                _row(
+                    [
+                        label,
+                        f"{s['median']:.2f}",
+                        f"{s['p95']:.2f}",
+                        str(s["n"]),
+                        _ratio(s["median"], stock),
+                    ]
+                )
+            )
+    lines += ["", "Where the time goes: median seconds after the click at each mark.", ""]
+    lines.append(_row(["mark", *[label for _, label in BROWSER_ROWS]]))
+    lines.append(_row(["---"] * (1 + len(BROWSER_ROWS))))
+    for mark, text in MARKS:
+        cells = [text]
+        for key, _ in BROWSER_ROWS:
+            values = [r["marks"][mark] for r in browser["runs"].get(key, []) if mark in r["marks"]]
+            cells.append(f"{sorted(values)[len(values) // 2]:.2f}" if values else "")
+        lines.append(_row(cells))
+    lines += ["", "### Goals (issue 26)", ""]
+    lines += [
+        f"- {name}: **{status}** ({figures})" for name, status, figures in browser_goals(browser)
+    ]
+    lines.append("")
+    return lines
+
+
 def table(results: dict) -> str:
     lines: list[str] = []
     if "floor" in results:
@@ -314,6 +386,8 @@ def table(results: dict) -> str:
         lines += logins_table(results)
     if "stalled" in results:
         lines += stalled_table(results)
+    if results.get("browser", {}).get("summary"):
+        lines += browser_table(results)
     return "\n".join(lines)
 
 
@@ -388,6 +462,8 @@ def plot(results: dict, path: Path) -> None:
         panels.append(_plot_logins)
     if "stalled" in results:
         panels.append(_plot_stalled)
+    if results.get("browser", {}).get("summary"):
+        panels += [_plot_browser, _plot_browser_marks]
     if not panels:
         return
     cols = min(3, len(panels))
@@ -424,6 +500,43 @@ def _plot_stalled(ax, results: dict) -> None:
     ax.bar(kinds, [results["stalled"][k]["p99_ms"] for k in kinds])
     ax.set_yscale("log")
     ax.set_title("/hub/api p99 (ms) while LDAP stalls")
+
+
+def _plot_browser(ax, results: dict) -> None:
+    browser = results["browser"]
+    labels, data = [], []
+    for key, label in BROWSER_ROWS:
+        runs = browser["runs"].get(key)
+        if runs:
+            labels.append(label.replace(", ", "\n"))
+            data.append([r["seconds"] for r in runs])
+    ax.boxplot(data, tick_labels=labels)
+    ax.axhline(BROWSER_WARM_SECONDS, color="grey", linestyle=":", linewidth=1)
+    ax.text(0.55, BROWSER_WARM_SECONDS, f"goal: warm < {BROWSER_WARM_SECONDS} s", fontsize=7)
+    ax.set_ylim(bottom=0)
+    ax.set_title('"Sign in" to first output, Chromium (s)')
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def _plot_browser_marks(ax, results: dict) -> None:
+    """A waterfall per row: the median time between one mark and the next, stacked."""
+    from benchmarks.browser import MARKS
+
+    browser = results["browser"]
+    rows = [(key, label) for key, label in BROWSER_ROWS if browser["runs"].get(key)]
+    for y, (key, _) in enumerate(rows):
+        start = 0.0
+        for i, (mark, text) in enumerate(MARKS):
+            values = sorted(r["marks"][mark] for r in browser["runs"][key] if mark in r["marks"])
+            if not values:
+                continue
+            end = max(values[len(values) // 2], start)
+            ax.barh(y, end - start, left=start, color=f"C{i}", label=text if y == 0 else None)
+            start = end
+    ax.set_yticks(range(len(rows)), [label.replace(", ", "\n") for _, label in rows], fontsize=7)
+    ax.set_xlabel("seconds after the click (medians)")
+    ax.set_title("where the time goes")
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
 
 
 def main(argv: list[str] | None = None) -> int:

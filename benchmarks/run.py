@@ -1,9 +1,11 @@
-"""Run labhub's benchmarks: spawn floors, single spawns, bursts, the warm pool, LDAP logins.
+"""Run labhub's benchmarks: spawns, bursts, the warm pool, LDAP logins, "Sign in" to output.
 
     python3 benchmarks/run.py                      # everything, about 15-20 minutes on 2 cores
     python3 benchmarks/run.py --quick              # 3 runs, burst of 5, pool of 5: a smoke test
     python3 benchmarks/run.py --quick --only spawn # the spawn part of the smoke test
     python3 benchmarks/run.py --publish            # also write benchmarks/results.json and .png
+    python3 benchmarks/run.py --only browser --runs 7 --publish
+                                                   # "Sign in" to first output, in Chromium
 
 Prints one progress line per measured run or phase on stderr while it runs, then
 the tables and the goals of issue 16 on stdout; writes benchmarks/out/results.json,
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="3 runs, burst of 5, pool of 5, few logins"
     )
-    parser.add_argument("--only", choices=["spawn", "ldap"], help="run one group only")
+    parser.add_argument("--only", choices=["spawn", "ldap", "browser"], help="run one group only")
     parser.add_argument("--runs", type=int, help="single spawns per row (default 10, quick 3)")
     parser.add_argument("--burst", type=int, help="users in a burst (default 50, quick 5)")
     parser.add_argument("--pool", type=int, help="warm pool size (default: the burst's size)")
@@ -72,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also write benchmarks/results.json and results.png (a full run only)",
     )
     args = parser.parse_args(argv)
-    if args.publish and (args.quick or args.only or args.runs or args.burst or args.pool):
+    browser_only = args.only == "browser"
+    if args.publish and (args.quick or (args.only and not browser_only) or args.burst or args.pool):
         parser.error(
-            "--publish is for a full run: leave out --quick, --only, --runs, --burst, --pool"
+            "--publish is for a full run or --only browser: leave out --quick, --burst, --pool"
         )
+    if args.publish and args.runs and not browser_only:
+        parser.error("--publish with --runs is for --only browser")
     runs = args.runs or (3 if args.quick else 10)
     burst_n = args.burst or (5 if args.quick else 50)
     pool_size = args.pool or burst_n
@@ -87,15 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="labhub-bench-") as tmp:
             work = Path(tmp)
-            if args.only in (None, "spawn"):
+            if args.only in (None, "spawn", "browser"):
                 from benchmarks.images import ensure_plain_image
-                from benchmarks.spawn import run_spawn_benchmarks
 
                 say("image", f"labhub image {DEFAULT_IMAGE} (built if missing)")
                 lean = build_offline_image(DEFAULT_IMAGE, workdir="/var/tmp")
                 plain = ensure_plain_image(lean)
+            if args.only in (None, "spawn"):
+                from benchmarks.spawn import run_spawn_benchmarks
+
                 results.update(
                     run_spawn_benchmarks(lean, plain, work / "spawn", runs, burst_n, pool_size)
+                )
+            if args.only in (None, "browser"):
+                from benchmarks.browser import run_browser_benchmarks
+
+                results["browser"] = run_browser_benchmarks(
+                    lean, plain, work / "browser", args.runs or (3 if args.quick else 7)
                 )
             if args.only in (None, "ldap"):
                 from benchmarks.logins import run_login_benchmarks
@@ -116,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         say("plot", "matplotlib is not installed, so no plot: pip install matplotlib")
     if args.publish:
-        shutil.copyfile(out / "results.json", ROOT / "benchmarks" / "results.json")
-        written.append(ROOT / "benchmarks" / "results.json")
+        # a browser-only run has its own files: the full run's stay as they were measured
+        stem = "results-browser" if browser_only else "results"
+        shutil.copyfile(out / "results.json", ROOT / "benchmarks" / f"{stem}.json")
+        written.append(ROOT / "benchmarks" / f"{stem}.json")
         if (out / "benchmarks.png").exists():
-            shutil.copyfile(out / "benchmarks.png", ROOT / "benchmarks" / "results.png")
-            written.append(ROOT / "benchmarks" / "results.png")
+            shutil.copyfile(out / "benchmarks.png", ROOT / "benchmarks" / f"{stem}.png")
+            written.append(ROOT / "benchmarks" / f"{stem}.png")
     print("wrote " + ", ".join(str(p) for p in written))
     return 1 if results.get("warm_error") else 0
 
