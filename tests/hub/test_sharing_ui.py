@@ -3,46 +3,22 @@
 from __future__ import annotations
 
 import contextlib
-import os
 
 import pytest
 
 from ..support.browser import Browser
+from ..support.chromium import chromium_available, start_chromium
 from ..support.hubconfig import PASSWORD, configured_config
 from ..support.waiting import wait_until
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-#: Kept to this machine: no name resolves but loopback's, and no background calls home.
-CHROMIUM_ARGUMENTS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--window-size=1400,900",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-)
-#: the lab's server asks no package index whether JupyterLab is current
-NO_UPDATE_CHECK = (
-    'c.Spawner.args = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]'
-)
 
 
 @contextlib.contextmanager
 def chromium():
-    if not all(os.access(path, os.X_OK) for path in (CHROMIUM, CHROMEDRIVER)):
-        pytest.fail("chromium and chromium-driver are missing (tests/run.sh installs them)")
-    # Selenium Manager must never run: it would download drivers and send statistics
-    os.environ["SE_OFFLINE"] = os.environ["SE_AVOID_STATS"] = "true"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in CHROMIUM_ARGUMENTS:
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    """The suite's one Chromium (tests/support/chromium.py): loopback only, no Selenium Manager."""
+    missing = chromium_available()
+    if missing:
+        pytest.fail(f"{missing}; tests/run.sh installs them")
+    driver = start_chromium()
     try:
         yield driver
     finally:
@@ -74,7 +50,7 @@ def _cell_text(driver) -> str:
 def test_share_entry_lists_teammates_and_the_guest_edits_live(
     hub_factory, lab_image, lab_root, lab_prefix, tmp_path
 ):
-    hub = hub_factory(configured_config(lab_image, lab_root, lab_prefix, after=NO_UPDATE_CHECK))
+    hub = hub_factory(configured_config(lab_image, lab_root, lab_prefix))
     for name in ("alice", "bob", "carol"):
         hub.create_user(name)
     for group, members in {"finance": ["alice", "bob"], "clinical": ["carol"]}.items():
