@@ -36,6 +36,7 @@ from ..support.slapd import (
     SEARCH_DN,
     SEARCH_PW,
     SilentServer,
+    ldap_login_lines,
 )
 
 pytestmark = pytest.mark.ldap
@@ -221,17 +222,14 @@ def test_hung_directory_fails_within_the_timeout(slapd):
 
 
 def hub_config(slapd, extra: str = "") -> str:
-    return f"""
-c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
-c.LabAuthenticator.mode = "ldap"
-c.LabAuthenticator.server_address = "127.0.0.1"
-c.LabAuthenticator.server_port = {slapd.port}
-c.LabAuthenticator.tls_ca_file = {str(slapd.ca_file)!r}
-c.LabAuthenticator.bind_dn_template = ["uid={{username}},{PEOPLE}"]
+    return (
+        ldap_login_lines(slapd, groups=False)
+        + f"""
 c.LabAuthenticator.allowed_groups = [{DATASCI!r}]
 c.LabAuthenticator.admin_groups = [{ADMINS!r}]
 {extra}
 """
+    )
 
 
 def test_login_form_through_a_real_hub(hub_factory, slapd):

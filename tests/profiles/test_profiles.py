@@ -24,7 +24,7 @@ from labhub.spawner.swarm import LabSwarmSpawner
 from ..conftest import lab_spawner_config
 from ..hub.test_startup import BASE_ENV, LAB_AUTH, hub_refusal, refusal_sentence
 from ..support.browser import Browser
-from ..support.slapd import GROUPS, PEOPLE
+from ..support.slapd import ldap_login_lines
 
 PROFILES = [
     {
@@ -235,16 +235,10 @@ def ldap_profiles_config(slapd, image, lab_root, prefix, extra: str = "") -> str
         image,
         lab_root,
         prefix,
-        textwrap.dedent(
+        ldap_login_lines(slapd)
+        + textwrap.dedent(
             f"""
-            c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
             c.Authenticator.allow_all = True
-            c.LabAuthenticator.mode = "ldap"
-            c.LabAuthenticator.server_address = "127.0.0.1"
-            c.LabAuthenticator.server_port = {slapd.port}
-            c.LabAuthenticator.tls_ca_file = {str(slapd.ca_file)!r}
-            c.LabAuthenticator.bind_dn_template = ["uid={{username}},{PEOPLE}"]
-            c.LabAuthenticator.group_search_base = {GROUPS!r}
             c.LabDockerSpawner.profile_list = {PROFILES!r}
             """
         )

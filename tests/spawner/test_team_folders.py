@@ -30,7 +30,7 @@ from ..support.contents import get_file, put_file
 from ..support.labs import lab_container, lab_exec
 from ..support.names import HOSTILE_USERNAMES
 from ..support.pools import free_pool, pool_hub, wait_full
-from ..support.slapd import GROUPS, PEOPLE
+from ..support.slapd import GROUPS, PEOPLE, ldap_login_lines
 
 pytestmark = pytest.mark.docker
 
@@ -63,16 +63,10 @@ def ldap_teams_config(slapd, image, lab_root, prefix, pattern: str, spawner: str
         image,
         lab_root,
         prefix,
-        textwrap.dedent(
+        ldap_login_lines(slapd)
+        + textwrap.dedent(
             f"""
-            c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
             c.Authenticator.allow_all = True
-            c.LabAuthenticator.mode = "ldap"
-            c.LabAuthenticator.server_address = "127.0.0.1"
-            c.LabAuthenticator.server_port = {slapd.port}
-            c.LabAuthenticator.tls_ca_file = {str(slapd.ca_file)!r}
-            c.LabAuthenticator.bind_dn_template = ["uid={{username}},{PEOPLE}"]
-            c.LabAuthenticator.group_search_base = {GROUPS!r}
             c.LabDockerSpawner.team_folders = [{pattern!r}]
             """
         ),

@@ -271,3 +271,21 @@ class SilentServer:
         for conn in self.accepted:
             conn.close()
         self.sock.close()
+
+
+def ldap_login_lines(slapd, groups: bool = True) -> str:
+    """Hub config lines for LabAuthenticator in LDAP mode against this test directory.
+
+    ``groups`` also reads the directory's groups (they become hub groups at each login).
+    """
+    lines = f"""
+c.JupyterHub.authenticator_class = "labhub.LabAuthenticator"
+c.LabAuthenticator.mode = "ldap"
+c.LabAuthenticator.server_address = "127.0.0.1"
+c.LabAuthenticator.server_port = {slapd.port}
+c.LabAuthenticator.tls_ca_file = {str(slapd.ca_file)!r}
+c.LabAuthenticator.bind_dn_template = ["uid={{username}},{PEOPLE}"]
+"""
+    if groups:
+        lines += f"c.LabAuthenticator.group_search_base = {GROUPS!r}\n"
+    return lines
