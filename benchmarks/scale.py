@@ -147,6 +147,12 @@ def _stat(path: Path) -> dict[str, int]:
     return {p[0]: int(p[1]) for p in pairs if len(p) == 2}
 
 
+def load_average() -> list[float]:
+    """The host's 1, 5 and 15 minute load averages: how busy the machine was besides this run."""
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
 def rss_mb(pid: int | None) -> float | None:
     if pid is None:
         return None
@@ -621,6 +627,7 @@ def run_scale(
     from labhub.hub.options import DEFAULT_NETWORK
 
     results: dict = {
+        "load_before": load_average(),
         "image": image,
         "labs": labs,
         "concurrency": concurrency,
@@ -662,6 +669,7 @@ def run_scale(
         results["restart"] = restart_phase(hub, NAME_PREFIX, users, timeout=300)
         checkpoint()
         results["cull"] = cull_phase(hub, NAME_PREFIX, users, idle_timeout, timeout=cull_wait)
+        results["load_after"] = load_average()
         checkpoint()
     finally:
         hub.stop()
@@ -731,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     # a run stopped with SIGTERM still removes what it started (the finally blocks run)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     t0 = time.monotonic()
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     try:
         say("image", f"labhub image {DEFAULT_IMAGE} (built if missing)")
         image = build_offline_image(DEFAULT_IMAGE, workdir="/var/tmp")
@@ -751,7 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.run import machine
 
     results["machine"] = machine()
-    results["started"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    results["started"] = started
     results["seconds"] = round(time.monotonic() - t0, 1)
     text = table(results)
     print(text)

@@ -1,6 +1,7 @@
 """The scale benchmark's table, its goals (issue 27) and its plot, from a results dict.
 
-    python3 benchmarks/scale_report.py benchmarks/out/scale.json --png benchmarks/scale.png
+    python3 benchmarks/scale_report.py benchmarks/scale.json --png benchmarks/scale.png \
+        --splice benchmarks/RESULTS.md
 
 re-renders a results file without measuring anything.
 """
@@ -73,8 +74,15 @@ def table(results: dict) -> str:
     spawn = results.get("spawn", {})
     held = spawn.get("held", 0)
     mem = results.get("memory", {})
+    machine = results.get("machine", {})
+    load = results.get("load_before")
     lines = [
         f"### Scale on one host: {held} idle labs through one hub",
+        "",
+        f"`run.py scale --labs {results.get('labs')}`, {results.get('started', '?')} UTC, "
+        f"{_num(results.get('seconds'), 0)} s in all; {machine.get('cpus', '?')} CPUs, "
+        f"{machine.get('memory_gb', '?')} GiB; load average (1 min) "
+        f"{load[0] if load else '?'} before the run.",
         "",
         _row(["what", "figure"]),
         _row(["---", "---"]),
@@ -298,9 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("results", help="a scale.json written by benchmarks/run.py scale")
     parser.add_argument("--png", help="also write the plot here")
+    parser.add_argument("--splice", help="also put the table into this RESULTS.md")
     args = parser.parse_args(argv)
     results = json.loads(Path(args.results).read_text())
-    print(table(results))
+    text = table(results)
+    print(text)
+    if args.splice:
+        Path(args.splice).write_text(splice(Path(args.splice).read_text(), text))
     if args.png:
         plot(results, Path(args.png))
     return 0
