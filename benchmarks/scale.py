@@ -43,12 +43,14 @@ GIB = 1024**3
 
 #: configure()'s defaults but the image, the login and the prefix; the culler comes from
 #: LABHUB_IDLE_TIMEOUT (0, off, until the culler phase). The loopback base of HubProcess
-#: sets hub_ip, which configure() would keep: it is dropped so the hub listens on the
-#: labs' gateway, as shipped.
+#: sets hub_ip and the test suite's spawn timeouts, which configure() would keep: they are
+#: dropped so the hub listens on the labs' gateway with configure()'s timeouts, as shipped.
 HUB_CONFIG = """
 import labhub
 
 c.JupyterHub.pop("hub_ip", None)
+c.Spawner.pop("start_timeout", None)
+c.Spawner.pop("http_timeout", None)
 c.Authenticator.allow_all = True
 c.LabDockerSpawner.prefix = {prefix!r}
 c.LabDockerSpawner.pull_policy = "never"
@@ -271,23 +273,23 @@ def spawn_labs(hub: HubProcess, target: int, concurrency: int, floor: int) -> di
                     say("scale", f"{name} failed: {why}")
             curve.append((time.perf_counter() - t0, len(held), mem_available() / GIB))
 
-        while next_index < target or running:
+        while True:
             per_lab = (before - mem_available()) / len(held) if len(held) >= 5 else 200 * 2**20
+            # the labs still starting will take their share too
             room = mem_available() - floor - len(running) * max(per_lab, 50 * 2**20)
-            can_add = next_index < target and not stopped_by_memory
-            if can_add and room < per_lab:
-                stopped_by_memory = True
-                say(
-                    "scale",
-                    f"MemAvailable {mem_available() / GIB:.1f} GiB with {len(running)} still "
-                    f"starting: no more labs (floor {floor / GIB:.1f} GiB)",
-                )
-                can_add = False
-            if can_add and len(running) < concurrency:
-                name = USER_FORMAT.format(next_index)
-                next_index += 1
-                running.add(pool.submit(start_one, hub, name, 300))
-                continue
+            if next_index < target and not stopped_by_memory:
+                if room >= per_lab and len(running) < concurrency:
+                    name = USER_FORMAT.format(next_index)
+                    next_index += 1
+                    running.add(pool.submit(start_one, hub, name, 330))
+                    continue
+                if room < per_lab and not running:
+                    stopped_by_memory = True
+                    say(
+                        "scale",
+                        f"MemAvailable {mem_available() / GIB:.1f} GiB: no more labs "
+                        f"(floor {floor / GIB:.1f} GiB, {per_lab / 2**20:.0f} MiB per lab)",
+                    )
             if not running:
                 break
             done, running = concurrent.futures.wait(
@@ -552,6 +554,8 @@ def cull_phase(hub: HubProcess, prefix: str, users: list[str], idle: int, timeou
             last_say = time.perf_counter()
         time.sleep(0.5)
     done = curve[-1][0] if servers == 0 and containers == 0 else None
+    stopped = len(users) - max(servers, containers)
+    working = curve[-1][0] - first if first is not None else 0.0
     errors = hub_errors(hub, offset)
     say(
         "scale",
@@ -566,6 +570,8 @@ def cull_phase(hub: HubProcess, prefix: str, users: list[str], idle: int, timeou
         "first_stop_s": first,
         "all_gone_s": done,
         "culling_s": done - first if done is not None and first is not None else None,
+        "stopped": stopped,
+        "stopped_per_minute": 60 * stopped / working if working > 0 else None,
         "servers_left": servers,
         "containers_left": containers,
         "errors": errors[:20],

@@ -228,6 +228,12 @@ def table(results: dict) -> str:
             _row(["every server and container gone", _num(cull["all_gone_s"])]),
             _row(["from the first stop to the last", _num(cull["culling_s"])]),
             _row(
+                [
+                    "labs stopped, and per minute once stopping began",
+                    f"{cull.get('stopped', 'n/a')}, {_num(cull.get('stopped_per_minute'))}",
+                ]
+            ),
+            _row(
                 ["servers / containers left", f"{cull['servers_left']} / {cull['containers_left']}"]
             ),
             _row(["error lines in the hub's and the culler's log", cull["error_count"]]),
