@@ -275,8 +275,9 @@ def spawn_labs(hub: HubProcess, target: int, concurrency: int, floor: int) -> di
 
         while True:
             per_lab = (before - mem_available()) / len(held) if len(held) >= 5 else 200 * 2**20
+            per_lab = max(per_lab, 50 * 2**20)  # others on the host may have freed memory
             # the labs still starting will take their share too
-            room = mem_available() - floor - len(running) * max(per_lab, 50 * 2**20)
+            room = mem_available() - floor - len(running) * per_lab
             if next_index < target and not stopped_by_memory:
                 if room >= per_lab and len(running) < concurrency:
                     name = USER_FORMAT.format(next_index)
