@@ -244,18 +244,21 @@ def start_one(hub: HubProcess, name: str, timeout: float) -> tuple[str, bool, fl
     return name, False, time.perf_counter() - t0, f"not ready within {timeout:.0f} s"
 
 
-def spawn_labs(hub: HubProcess, target: int, concurrency: int, floor: int) -> dict:
+def spawn_labs(
+    hub: HubProcess, target: int, concurrency: int, floor: int, budget: float | None = None
+) -> dict:
     """Start up to ``target`` labs, ``concurrency`` at a time, until MemAvailable nears ``floor``.
 
     A new lab is asked for only while MemAvailable stays above ``floor`` plus what the labs
-    still starting will take (the memory each finished lab took so far, 200 MiB until known).
+    still starting will take (the memory each finished lab took so far, 200 MiB until known),
+    and only within ``budget`` seconds of the first request, if one is given.
     """
     before = mem_available()
     held: list[str] = []
     failed: dict[str, str] = {}
     times: list[float] = []
     curve: list[tuple[float, int, float]] = [(0.0, 0, before / GIB)]
-    stopped_by_memory = False
+    stopped_by_memory = stopped_by_time = False
     t0 = time.perf_counter()
     last_say = t0
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -278,7 +281,11 @@ def spawn_labs(hub: HubProcess, target: int, concurrency: int, floor: int) -> di
             per_lab = max(per_lab, 50 * 2**20)  # others on the host may have freed memory
             # the labs still starting will take their share too
             room = mem_available() - floor - len(running) * per_lab
-            if next_index < target and not stopped_by_memory:
+            if next_index < target and budget is not None and time.perf_counter() - t0 > budget:
+                if not stopped_by_time:
+                    say("scale", f"{budget:.0f} s spent: no more labs")
+                stopped_by_time = True
+            if next_index < target and not stopped_by_memory and not stopped_by_time:
                 if room >= per_lab and len(running) < concurrency:
                     name = USER_FORMAT.format(next_index)
                     next_index += 1
@@ -316,6 +323,7 @@ def spawn_labs(hub: HubProcess, target: int, concurrency: int, floor: int) -> di
         "users": sorted(held),
         "failed": failed,
         "stopped_by_memory": stopped_by_memory,
+        "stopped_by_time": stopped_by_time,
         "seconds": seconds,
         "spawn_seconds": spread(times),
         "curve": curve,
@@ -620,6 +628,7 @@ def run_scale(
     api_requests: int,
     idle_timeout: int,
     cull_wait: float = 600,
+    spawn_budget: float | None = None,
     out: Path | None = None,
 ) -> dict:
     """Every scale measurement, written into one results dict as it goes.
@@ -659,7 +668,7 @@ def run_scale(
     try:
         hub.start(wait=120)
         say("scale", f"hub started on configure()'s defaults, image {image}")
-        spawn = spawn_labs(hub, labs, concurrency, int(min_available_gib * GIB))
+        spawn = spawn_labs(hub, labs, concurrency, int(min_available_gib * GIB), spawn_budget)
         results["spawn"] = spawn
         checkpoint()
         users = spawn["users"]
@@ -733,6 +742,11 @@ def main(argv: list[str] | None = None) -> int:
         default=600,
         help="seconds to wait for the culler to stop every lab (default 600)",
     )
+    parser.add_argument(
+        "--spawn-budget",
+        type=float,
+        help="seconds after which no more labs are asked for (default: no limit)",
+    )
     parser.add_argument("--out", default=str(root / "benchmarks" / "out"), help="output folder")
     parser.add_argument(
         "--publish",
@@ -762,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.api_requests,
                 args.idle_timeout,
                 cull_wait=args.cull_wait,
+                spawn_budget=args.spawn_budget,
                 out=out,
             )
     finally:

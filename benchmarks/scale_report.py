@@ -46,6 +46,7 @@ def goals(results: dict) -> list[str]:
     lines = [
         f"- hold {LABS_GOAL} labs: {_met(held >= LABS_GOAL)} ({held} of {target} asked for held"
         + (", stopped adding at the memory floor" if spawn.get("stopped_by_memory") else "")
+        + (", stopped adding at the time budget" if spawn.get("stopped_by_time") else "")
         + (f", {len(spawn['failed'])} failed to start" if spawn.get("failed") else "")
         + ")"
     ]
@@ -94,11 +95,15 @@ def table(results: dict) -> str:
         ),
         _row(
             [
-                "stopped adding at the memory floor",
-                f"{'yes' if spawn.get('stopped_by_memory') else 'no'} "
-                f"(floor {results.get('min_available_gib')} GiB MemAvailable)",
+                "stopped adding labs early",
+                "at the memory floor"
+                if spawn.get("stopped_by_memory")
+                else "at the time budget"
+                if spawn.get("stopped_by_time")
+                else "no",
             ]
         ),
+        _row(["memory floor (MemAvailable, GiB)", results.get("min_available_gib")]),
         _row(
             [
                 f"time to start them all, {results.get('concurrency')} at a time (s)",
