@@ -6,6 +6,7 @@
     python3 benchmarks/run.py --publish            # also write benchmarks/results.json and .png
     python3 benchmarks/run.py --only browser --runs 7 --publish
                                                    # "Sign in" to first output, in Chromium
+    python3 benchmarks/run.py scale --labs 200     # N idle labs on one host (benchmarks/scale.py)
 
 Prints one progress line per measured run or phase on stderr while it runs, then
 the tables and the goals of issue 16 on stdout; writes benchmarks/out/results.json,
@@ -57,6 +58,11 @@ def machine() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["scale"]:  # its own options and output; not part of the default run
+        from benchmarks.scale import main as scale_main
+
+        return scale_main(argv[1:])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 from jupyterhub.utils import random_port
-from tornado.httpclient import AsyncHTTPClient
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Bool, Enum, Int, TraitError, Unicode, default, validate
 
 from labhub.cli.image import DEFAULT_IMAGE
@@ -762,8 +762,11 @@ class LabSpawnerMixin(LabTraits):
                         if self.uses_host_network:
                             await self.verify_host_listener(port)
                         return
-                except OSError:
-                    pass  # not listening yet
+                except (OSError, HTTPClientError):
+                    # not listening yet: refused, or (a new address on a busy bridge, no ARP
+                    # answer yet) a connection that times out; raise_error=False returns
+                    # HTTP errors but still raises a timeout
+                    pass
                 if loop.time() >= next_state_check:
                     next_state_check = loop.time() + 1.0
                     state = await self.poll()

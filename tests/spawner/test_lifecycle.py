@@ -59,3 +59,65 @@ def test_two_host_network_labs_never_get_the_same_port(monkeypatch):
     assert ben.reserve_host_port() == 47002  # 47001 is ann's, though nothing listens yet
     ann.release_host_port()  # ann's lab stopped
     assert cyd.reserve_host_port() == 47001
+
+
+async def test_a_lab_whose_address_does_not_answer_yet_is_waited_for_not_failed():
+    """A new lab on a busy bridge may not answer a connection for a while (no ARP reply yet):
+    the connection attempt times out instead of being refused. That is "not listening yet",
+    not a failed spawn. Here a loopback listener with a full backlog drops connections
+    until it starts serving, 2.5 s later."""
+    import asyncio
+    import socket
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from labhub.spawner.lifecycle import LabSpawnerMixin
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    # connections the listener never accepts fill its backlog: later ones get no answer
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+
+    def serve_later() -> None:
+        time.sleep(2.5)
+        for filler in fillers:
+            filler.close()
+        server.settimeout(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    if conn.recv(4096):
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                        return
+                except OSError:
+                    continue
+
+    async def poll():
+        return None
+
+    lab = SimpleNamespace(
+        http_timeout=20, server=None, uses_host_network=False, internal_ssl=False, poll=poll
+    )
+    thread = threading.Thread(target=serve_later, daemon=True)
+    thread.start()
+    began = time.monotonic()
+    try:
+        await asyncio.wait_for(LabSpawnerMixin.wait_for_server(lab, "127.0.0.1", port), 30)
+    finally:
+        thread.join(12)
+        server.close()
+    assert time.monotonic() - began >= 2  # it waited through the unanswered connections
