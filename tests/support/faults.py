@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import textwrap
@@ -20,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+
+from .processes import stop_process
 
 
 def lab_containers(client: docker.DockerClient, prefix: str) -> list:
@@ -108,15 +109,7 @@ class PrivateEngine:
 
     def stop(self, timeout: float = 60.0) -> None:
         """SIGTERM our dockerd and wait for it; without live-restore its containers stop too."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, timeout)
         self.proc = None
 
     def restart(self, live_restore: bool | None = None) -> float:

@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import requests
 from jupyterhub.utils import random_port
 
+from .processes import stop_process
 from .waiting import wait_until
 
 #: The one kernel the test gateway offers; its name proves a listing came from the gateway.
@@ -140,12 +140,7 @@ class Gateway:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, 20)
 
 
 def run_code(ws_url: str, headers: dict[str, str], code: str, timeout: float = 60) -> str:

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlparse
 import requests
 from jupyterhub.utils import random_port
 
+from .processes import stop_process
 from .waiting import wait_until
 
 PACKAGE = "oidc-provider@9"
@@ -160,13 +161,7 @@ class OidcProvider:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, 10)
         self.proc = None
 
 
