@@ -16,6 +16,7 @@ import pytest
 
 from labhub.cli.docker_setup import EngineError, ensure_engine
 from labhub.cli.image import DEFAULT_IMAGE, ImageBuildError, build_offline_image
+from labhub.hub.options import OPTIONS
 
 from .support.hub import HubProcess
 from .support.hubconfig import lab_config
@@ -147,3 +148,11 @@ def lab_hub(hub_factory, lab_image, lab_root, lab_prefix):
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+
+
+@pytest.fixture
+def base(tmp_path, monkeypatch):
+    """configure()'s two folders, with no LABHUB_* variable of the developer's shell leaking in."""
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env, raising=False)
+    return {"data_dir": str(tmp_path / "data"), "lab_root": str(tmp_path / "lab")}

@@ -6,15 +6,8 @@ import pytest
 from traitlets.config import Config
 
 from labhub.cli.certs import make_self_signed
-from labhub.hub.configure import OPTIONS, LabConfigError, configure
+from labhub.hub.configure import LabConfigError, configure
 from labhub.hub.options import DEFAULT_ACME_DIRECTORY
-
-
-@pytest.fixture
-def base(tmp_path, monkeypatch):
-    for option in OPTIONS:
-        monkeypatch.delenv(option.env, raising=False)
-    return {"data_dir": str(tmp_path / "data"), "lab_root": str(tmp_path / "lab")}
 
 
 def test_acme_domain_turns_on_https_from_the_ca(base, tmp_path):

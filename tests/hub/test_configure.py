@@ -14,13 +14,6 @@ from labhub.hub.configure import OPTIONS, LabConfigError, configure, resolve_opt
 from labhub.hub.options import DEFAULT_NETWORKS, SPAWNER_SECTION, SPAWNERS
 
 
-@pytest.fixture
-def base(tmp_path, monkeypatch):
-    for option in OPTIONS:
-        monkeypatch.delenv(option.env, raising=False)
-    return {"data_dir": str(tmp_path / "data"), "lab_root": str(tmp_path / "lab")}
-
-
 def test_twice_gives_the_same_config(base):
     once, twice = Config(), Config()
     configure(once, **base)

@@ -9,7 +9,7 @@ import requests
 from traitlets.config import Config
 
 from labhub.auth import LabAuthenticator
-from labhub.hub.configure import OPTIONS, LabConfigError, configure
+from labhub.hub.configure import LabConfigError, configure
 from labhub.hub.options import DEFAULT_OIDC_SCOPES
 from labhub.paths import hub_pages_dir
 from labhub.usage.page import NOTICE_VAR, usage_notice
@@ -21,13 +21,6 @@ from ..support.hubconfig import PASSWORD, configured_config
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-@pytest.fixture
-def base(tmp_path, monkeypatch):
-    for option in OPTIONS:
-        monkeypatch.delenv(option.env, raising=False)
-    return {"data_dir": str(tmp_path / "data"), "lab_root": str(tmp_path / "lab")}
 
 
 def test_oidc_options_reach_the_authenticator(base):

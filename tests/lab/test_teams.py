@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import Config
 
-from labhub.hub.configure import OPTIONS, LabConfigError, configure
+from labhub.hub.configure import LabConfigError, configure
 from labhub.lab import teams
 from labhub.lab.build import build_lab
 from labhub.lab.folder_task import FolderJob, helper_command
@@ -163,13 +163,6 @@ def test_a_profile_may_change_it():
     settings = LabSettings(team_folders=("*",))
     assert merge_profile(settings, {"team_folders": False}).team_folders == ()
     assert merge_profile(settings, {"team_folders": ["x"]}).team_folders == ("x",)
-
-
-@pytest.fixture
-def base(tmp_path, monkeypatch):
-    for option in OPTIONS:
-        monkeypatch.delenv(option.env, raising=False)
-    return {"data_dir": str(tmp_path / "data"), "lab_root": str(tmp_path / "lab")}
 
 
 @pytest.mark.parametrize(
