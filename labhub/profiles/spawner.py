@@ -93,10 +93,6 @@ class LabProfileMixin(LabSpawnerMixin):
         """``profile_list`` as checked values, parsed once when the setting was given."""
         return self._parsed_profiles
 
-    def user_group_names(self) -> list[str]:
-        """The JupyterHub groups of this spawner's user (directory groups after login)."""
-        return [group.name for group in getattr(self.user, "groups", None) or []]
-
     def usable_lab_profiles(self) -> list[profiles.Profile]:
         return profiles.usable_profiles(
             self.lab_profiles, self.user_group_names(), bool(getattr(self.user, "admin", False))

@@ -562,8 +562,8 @@ class LabSpawnerMixin(LabTraits):
     #: The groups whose team folders this spawn mounts (chosen and made by prepare_team_folders).
     _lab_teams: tuple[str, ...] = ()
 
-    def hub_group_names(self) -> list[str]:
-        """The names of this user's hub groups, as the hub holds them now."""
+    def user_group_names(self) -> list[str]:
+        """The names of this user's hub groups as the hub holds them now (directory groups after login)."""
         return [group.name for group in getattr(self.user, "groups", None) or ()]
 
     async def prepare_team_folders(self) -> tuple[str, ...]:
@@ -575,7 +575,7 @@ class LabSpawnerMixin(LabTraits):
         settings = self.lab_settings()
         if not settings.team_folders:
             return ()
-        plan = teams.plan_teams(settings.team_folders, self.hub_group_names())
+        plan = teams.plan_teams(settings.team_folders, self.user_group_names())
         ready = []
         for group in plan.teams:
             try:
